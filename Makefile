@@ -1,0 +1,87 @@
+# tau: `make run` and `make test` install what is missing, build, and run.
+PKGS := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libstb-dev check \
+        zlib1g-dev libedit-dev dataset-fashion-mnist lua-argparse tmux gnuplot-nox
+
+CC      ?= cc
+BUILD   ?= build
+DEPS_CFLAGS := $(shell pkg-config --cflags lua5.4 openblas libedit zlib stb 2>/dev/null)
+OPT     ?= -O2 -fvect-cost-model=dynamic
+override CFLAGS := $(OPT) -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(DEPS_CFLAGS) $(SAN) $(CFLAGS)
+LDLIBS  := $(shell pkg-config --libs openblas zlib 2>/dev/null) -lstb -lm -lpthread
+LUA_LIBS := $(shell pkg-config --libs lua5.4 libedit 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+CORE_SRC := $(wildcard core/*.c) $(wildcard vendor/*.c)
+BIND_SRC := $(filter-out bindings/main.c,$(wildcard bindings/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o)
+CTEST_SRC := $(wildcard tests/core/test_*.c)
+CTEST_BIN := $(CTEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all install run test asan bench clean ctests
+all: bin/tau tau.so $(CTEST_BIN) $(BENCH_BIN)
+
+install:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libtaucore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/tau: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)
+
+tau.so: $(BIND_OBJ) $(BUILD)/libtaucore.a
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/core/%.c $(BUILD)/libtaucore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icore -o $@ $< $(BUILD)/libtaucore.a $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libtaucore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icore -o $@ $< $(BUILD)/libtaucore.a $(LDLIBS)
+
+run: install
+	@$(MAKE) --no-print-directory all
+	bin/tau experiments/quick.lua
+
+test: install
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/run.sh
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build tree.
+asan: install
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  TAU_BIN=build-asan/tau asan-run
+
+asan-run: $(BUILD)/tau-asan $(CTEST_BIN)
+	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/lsan.supp TAU=$(BUILD)/tau-asan BUILD=$(BUILD) sh tests/run.sh
+
+$(BUILD)/tau-asan: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)
+
+bench: install
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+clean:
+	rm -rf build build-asan bin tau.so
+
+-include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

@@ -1,0 +1,248 @@
+/* Convolution, attention and cross-entropy kernel speed.
+ *
+ * For each convolution layer the forward, input-gradient and weight-gradient passes are timed
+ * beside raw cblas_sgemm on the GEMM shapes they lower to (one call per image and group, the
+ * column matrix reused so that it stays in cache: the most favourable case for sgemm), and the
+ * ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
+ * heap allocations made during the timed repeats are counted (the caching allocator should make
+ * that 0). Usage: bench_conv [threads...]   (default: 1 2) */
+#include "nn.h"
+#include "alloc.h"
+#include "error.h"
+#include "parallel.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REPEATS 11
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return t[n / 2];
+}
+
+static float *buffer(size_t n, unsigned seed) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) { fprintf(stderr, "bench_conv: out of memory\n"); exit(1); }
+    srand(seed);
+    for (size_t i = 0; i < n; i++) p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    return p;
+}
+
+static void check(int rc) {
+    if (rc != TAU_OK) { fprintf(stderr, "bench_conv: %s\n", tau_errmsg()); exit(1); }
+}
+
+static uint64_t timed_allocs;    /* heap allocations inside timed repeats */
+
+/* One benchmark body, run once to warm up and then REPEATS times. */
+typedef void (*body_fn)(void *ctx);
+
+/* The kernel and its raw-sgemm baseline timed in alternation, so that both see the same
+ * machine state; medians of each. */
+static void time_pair(body_fn a, body_fn b, void *ctx, double *ta, double *tb) {
+    double t1[REPEATS], t2[REPEATS];
+    a(ctx); b(ctx); a(ctx); b(ctx);
+    uint64_t a0 = tau_heap_allocs();
+    for (int r = 0; r < REPEATS; r++) {
+        double t0 = now();
+        a(ctx);
+        t1[r] = now() - t0;
+        uint64_t mid = tau_heap_allocs();
+        t0 = now();
+        b(ctx);
+        t2[r] = now() - t0;
+        a0 += tau_heap_allocs() - mid;     /* the baseline does not count */
+    }
+    timed_allocs += tau_heap_allocs() - a0;
+    *ta = median(t1, REPEATS);
+    *tb = median(t2, REPEATS);
+}
+
+static double time_median(body_fn fn, void *ctx) {
+    double t[REPEATS];
+    fn(ctx);
+    fn(ctx);
+    uint64_t a0 = tau_heap_allocs();
+    for (int r = 0; r < REPEATS; r++) {
+        double t0 = now();
+        fn(ctx);
+        t[r] = now() - t0;
+    }
+    timed_allocs += tau_heap_allocs() - a0;
+    return median(t, REPEATS);
+}
+
+/* ---- convolution ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int64_t n, c, h, w, k, ksize, stride, pad;
+} layer;
+
+typedef struct {
+    tau_conv2d_params p;
+    int64_t oh, ow;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+    float *a, *col, *out;        /* raw sgemm operands */
+    int which;                   /* 0 forward, 1 input grad, 2 weight grad */
+} conv_ctx;
+
+static void run_conv(void *ctx) {
+    conv_ctx *c = ctx;
+    if (c->which == 0) check(tau_conv2d_forward(c->x, c->w, c->b, c->y, &c->p));
+    else if (c->which == 1) check(tau_conv2d_backward(c->x, c->w, c->dy, c->dx, NULL, NULL, &c->p));
+    else check(tau_conv2d_backward(c->x, c->w, c->dy, NULL, c->dw, NULL, &c->p));
+}
+
+/* The GEMMs the convolution lowers to, on preallocated operands. */
+static void run_sgemm(void *ctx) {
+    conv_ctx *c = ctx;
+    const tau_conv2d_params *p = &c->p;
+    int m = (int)p->k, ohw = (int)(c->oh * c->ow), ckk = (int)(p->c * p->kh * p->kw);
+    for (int64_t n = 0; n < p->n; n++) {
+        if (c->which == 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, ohw, ckk, 1.0f, c->a, ckk,
+                        c->col, ohw, 0.0f, c->out + n * m * ohw, ohw);
+        else if (c->which == 1)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw, m, 1.0f, c->a, ckk,
+                        c->out + n * m * ohw, ohw, 0.0f, c->col, ohw);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ckk, ohw, 1.0f,
+                        c->out + n * m * ohw, ohw, c->col, ohw, n == 0 ? 0.0f : 1.0f, c->a, ckk);
+    }
+}
+
+static void bench_layer(const layer *l) {
+    conv_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = (tau_conv2d_params){l->n, l->c, l->h, l->w, l->k, l->ksize, l->ksize, l->stride,
+                              l->stride, l->pad, l->pad, 1, 1, 1};
+    check(tau_conv2d_out_size(&c.p, &c.oh, &c.ow));
+    size_t xs = (size_t)(l->n * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
+    size_t ys = (size_t)(l->n * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
+    c.x = buffer(xs, 1); c.w = buffer(ws, 2); c.b = buffer((size_t)l->k, 3);
+    c.y = buffer(ys, 4); c.dy = buffer(ys, 5); c.dx = buffer(xs, 6); c.dw = buffer(ws, 7);
+    c.a = buffer(ws, 8); c.col = buffer(cs, 9); c.out = buffer(ys, 10);
+    double flops = 2.0 * (double)l->n * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
+                   (double)(c.oh * c.ow);
+    printf("%-22s", l->name);
+    for (int which = 0; which < 3; which++) {
+        c.which = which;
+        double tk, ts;
+        time_pair(run_conv, run_sgemm, &c, &tk, &ts);
+        printf("  %6.1f/%6.1f %4.0f%%", flops / tk * 1e-9, flops / ts * 1e-9, 100.0 * ts / tk);
+    }
+    printf("\n");
+    free(c.x); free(c.w); free(c.b); free(c.y); free(c.dy); free(c.dx); free(c.dw);
+    free(c.a); free(c.col); free(c.out);
+}
+
+static const layer layers[] = {
+    {"cnn28 1->32 3x3 @28", 128, 1, 28, 28, 32, 3, 1, 1},
+    {"cnn28 32->64 3x3 @14", 128, 32, 14, 14, 64, 3, 1, 1},
+    {"cnn32 3->32 3x3 @32", 128, 3, 32, 32, 32, 3, 1, 1},
+    {"cnn32 32->64 3x3 @16", 128, 32, 16, 16, 64, 3, 1, 1},
+    {"res20 3->16 3x3 @32", 128, 3, 32, 32, 16, 3, 1, 1},
+    {"res20 16->16 3x3 @32", 128, 16, 32, 32, 16, 3, 1, 1},
+    {"res20 16->32 3x3 s2", 128, 16, 32, 32, 32, 3, 2, 1},
+    {"res20 16->32 1x1 s2", 128, 16, 32, 32, 32, 1, 2, 0},
+    {"res20 32->32 3x3 @16", 128, 32, 16, 16, 32, 3, 1, 1},
+    {"res20 32->64 3x3 s2", 128, 32, 16, 16, 64, 3, 2, 1},
+    {"res20 64->64 3x3 @8", 128, 64, 8, 8, 64, 3, 1, 1},
+    {"1x1 64->64 @8", 128, 64, 8, 8, 64, 1, 1, 0},
+};
+
+/* ---- attention and cross-entropy ---------------------------------------------------------- */
+
+typedef struct {
+    tau_attention_params p;
+    float *q, *k, *v, *out, *probs, *dout, *dq, *dk, *dv;
+} att_ctx;
+
+static void run_attention(void *ctx) {
+    att_ctx *a = ctx;
+    check(tau_attention_forward(a->q, a->k, a->v, NULL, a->out, a->probs, &a->p));
+    check(tau_attention_backward(a->q, a->k, a->v, a->probs, a->dout, a->dq, a->dk, a->dv, &a->p));
+}
+
+static void bench_attention(int64_t b, int64_t h, int64_t t, int64_t d, float dropout) {
+    att_ctx a;
+    a.p = (tau_attention_params){b, h, t, t, d, 1, 1, 0, 0, dropout, 7};
+    size_t qs = (size_t)(b * h * t * d), ps = (size_t)(b * h * t * t);
+    a.q = buffer(qs, 1); a.k = buffer(qs, 2); a.v = buffer(qs, 3); a.out = buffer(qs, 4);
+    a.probs = buffer(ps, 5); a.dout = buffer(qs, 6); a.dq = buffer(qs, 7); a.dk = buffer(qs, 8);
+    a.dv = buffer(qs, 9);
+    double tm = time_median(run_attention, &a);
+    /* Four GEMMs of 2 T T D flops in the backward, two in the forward. */
+    double flops = 6.0 * 2.0 * (double)(b * h) * (double)(t * t * d);
+    printf("attention B=%lld H=%lld T=%lld D=%lld dropout %.1f: fwd+bwd %.3f ms (%.1f GFLOP/s in its GEMMs)\n",
+           (long long)b, (long long)h, (long long)t, (long long)d, (double)dropout, tm * 1e3,
+           flops / tm * 1e-9);
+    free(a.q); free(a.k); free(a.v); free(a.out); free(a.probs); free(a.dout);
+    free(a.dq); free(a.dk); free(a.dv);
+}
+
+typedef struct {
+    tau_cross_entropy_params p;
+    float *z, *prob, *dz, loss, one;
+    int32_t *labels;
+} ce_ctx;
+
+static void run_ce(void *ctx) {
+    ce_ctx *c = ctx;
+    check(tau_cross_entropy_forward(c->z, c->labels, &c->loss, c->prob, &c->p));
+    check(tau_cross_entropy_backward(c->prob, c->labels, &c->one, c->dz, &c->p));
+}
+
+static void bench_ce(int64_t n, int64_t k, float tau) {
+    ce_ctx c;
+    c.p = (tau_cross_entropy_params){n, k, tau, 0, TAU_REDUCTION_MEAN};
+    c.z = buffer((size_t)(n * k), 1); c.prob = buffer((size_t)(n * k), 2); c.dz = buffer((size_t)(n * k), 3);
+    c.one = 1;
+    c.labels = malloc((size_t)n * sizeof *c.labels);
+    for (int64_t i = 0; i < n; i++) c.labels[i] = (int32_t)(1 + i % k);
+    double tm = time_median(run_ce, &c);
+    printf("cross_entropy (%lld, %lld) tau %g: fwd+bwd %.2f us\n", (long long)n, (long long)k,
+           (double)tau, tm * 1e6);
+    free(c.z); free(c.prob); free(c.dz); free(c.labels);
+}
+
+int main(int argc, char **argv) {
+    int threads[8] = {1, 2}, nt = 2;
+    if (argc > 1) {
+        nt = 0;
+        for (int i = 1; i < argc && nt < 8; i++) threads[nt++] = atoi(argv[i]);
+    }
+    for (int ti = 0; ti < nt; ti++) {
+        tau_set_num_threads(threads[ti]);
+        timed_allocs = 0;
+        printf("== %d thread%s (GFLOP/s: kernel/raw sgemm, ratio)\n", threads[ti],
+               threads[ti] == 1 ? "" : "s");
+        printf("raw sgemm per image: forward K x OH*OW x C*kh*kw, input grad C*kh*kw x OH*OW x K,\n"
+               "weight grad K x C*kh*kw x OH*OW (accumulated)\n");
+        printf("%-22s  %-20s  %-20s  %-20s\n", "conv layer, batch 128", "forward", "input grad",
+               "weight grad");
+        for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) bench_layer(&layers[i]);
+        bench_attention(128, 4, 64, 32, 0.0f);
+        bench_attention(128, 4, 64, 32, 0.1f);
+        bench_ce(128, 10, 1.0f);
+        bench_ce(128, 200, 1.0f);
+        printf("heap allocations in timed repeats: %llu\n\n", (unsigned long long)timed_allocs);
+    }
+    return 0;
+}

@@ -1,0 +1,698 @@
+/* 2-D convolution lowered to cblas_sgemm.
+ *
+ * Lowering is per image: the column matrix of one image (C*kh*kw, OH*OW) stays small enough
+ * to live in L2 between im2col and the GEMM, and the GEMM writes y in NCHW order directly; a
+ * whole-batch lowering was measured slower here (its column matrix streams through memory and
+ * its output needs a transpose). With several threads, im2col/col2im of a few images at a time
+ * run in our pool, then the GEMMs run on threaded OpenBLAS from this thread: the two pools take
+ * turns, they never run together.
+ *
+ * 1x1 stride-1 unpadded convolutions use x itself as the column matrix. Depthwise convolutions
+ * (one input channel per group) are a GEMM with one row, so they use a direct loop instead. */
+#include "nn.h"
+#include "alloc.h"
+#include "error.h"
+#include "parallel.h"
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+/* Columns of this many images are built per pool dispatch when more than one thread runs. */
+#define CHUNK_BYTES ((size_t)4 << 20)
+
+/* Strided lowering works on phase planes: the input plane split by (row mod stride_h, column
+ * mod stride_w). A kernel tap then reads one phase plane at unit stride, so every row of the
+ * column matrix is a contiguous copy (and col2im a contiguous add), as for stride 1; the split
+ * and its inverse cost one pass over the plane. With stride 1 the only phase is x itself. */
+#define MAX_PHASES 16
+/* Taps whose source is worked out once per call rather than once per plane. */
+#define MAX_TAPS 49
+
+typedef struct { int64_t rows, cols, off; } phase_dim;
+
+/* Tap (ky, kx) reads phase `phase` at row oy + qy and column ox + qx for output (oy, ox);
+ * output rows [ylo, yhi) and columns [lo, hi) fall inside that phase, the rest on padding. */
+typedef struct { int64_t phase, qy, qx, ylo, yhi, lo, hi; } tap;
+
+typedef struct {
+    const tau_conv2d_params *p;
+    int64_t oh, ow, ohw, hw;
+    int64_t cg, kg, kk, ckk;     /* channels per group, kernels per group, kh*kw, C*kh*kw */
+    int direct_1x1;
+    int phased;                  /* lowered through phase planes (or stride 1) */
+    phase_dim ph[MAX_PHASES];
+    int taps_cached;
+    tap taps[MAX_TAPS];
+} geom;
+
+static int strided(const geom *g) { return g->p->stride_h > 1 || g->p->stride_w > 1; }
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static void tap_source(const geom *g, int64_t ky, int64_t kx, tap *t) {
+    const tau_conv2d_params *p = g->p;
+    int64_t oy = ky * p->dil_h - p->pad_h, ox = kx * p->dil_w - p->pad_w;
+    t->qy = floor_div(oy, p->stride_h);
+    t->qx = floor_div(ox, p->stride_w);
+    t->phase = (oy - t->qy * p->stride_h) * p->stride_w + (ox - t->qx * p->stride_w);
+    const phase_dim *d = &g->ph[t->phase];
+    int64_t a = -t->qy > 0 ? -t->qy : 0, b = d->rows - t->qy < g->oh ? d->rows - t->qy : g->oh;
+    if (b < a) b = a;
+    int64_t c = -t->qx > 0 ? -t->qx : 0, e = d->cols - t->qx < g->ow ? d->cols - t->qx : g->ow;
+    if (e < c) e = c;
+    t->ylo = a; t->yhi = b; t->lo = c; t->hi = e;
+}
+
+static const tap *get_tap(const geom *g, int64_t ky, int64_t kx, tap *tmp) {
+    if (g->taps_cached) return &g->taps[ky * g->p->kw + kx];
+    tap_source(g, ky, kx, tmp);
+    return tmp;
+}
+
+int tau_conv2d_out_size(const tau_conv2d_params *p, int64_t *oh, int64_t *ow) {
+    if (!p) return tau_fail("conv2d: missing parameters");
+    if (p->n < 0 || p->c < 1 || p->h < 1 || p->w < 1)
+        return tau_fail("conv2d: invalid input shape (%lld, %lld, %lld, %lld)", (long long)p->n,
+                        (long long)p->c, (long long)p->h, (long long)p->w);
+    if (p->k < 1 || p->kh < 1 || p->kw < 1)
+        return tau_fail("conv2d: invalid weight shape, %lld kernels of %lldx%lld", (long long)p->k,
+                        (long long)p->kh, (long long)p->kw);
+    if (p->groups < 1) return tau_fail("conv2d: groups must be positive, got %lld", (long long)p->groups);
+    if (p->c % p->groups)
+        return tau_fail("conv2d: input channels %lld not divisible by groups %lld",
+                        (long long)p->c, (long long)p->groups);
+    if (p->k % p->groups)
+        return tau_fail("conv2d: output channels %lld not divisible by groups %lld",
+                        (long long)p->k, (long long)p->groups);
+    if (p->stride_h < 1 || p->stride_w < 1)
+        return tau_fail("conv2d: stride must be positive, got %lldx%lld", (long long)p->stride_h,
+                        (long long)p->stride_w);
+    if (p->dil_h < 1 || p->dil_w < 1)
+        return tau_fail("conv2d: dilation must be positive, got %lldx%lld", (long long)p->dil_h,
+                        (long long)p->dil_w);
+    if (p->pad_h < 0 || p->pad_w < 0)
+        return tau_fail("conv2d: padding must be non-negative, got %lldx%lld", (long long)p->pad_h,
+                        (long long)p->pad_w);
+    int64_t eh = p->dil_h * (p->kh - 1) + 1, ew = p->dil_w * (p->kw - 1) + 1;
+    int64_t ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w;
+    if (eh > ph || ew > pw)
+        return tau_fail("conv2d: kernel %lldx%lld (dilated %lldx%lld) larger than padded input %lldx%lld",
+                        (long long)p->kh, (long long)p->kw, (long long)eh, (long long)ew,
+                        (long long)ph, (long long)pw);
+    *oh = (ph - eh) / p->stride_h + 1;
+    *ow = (pw - ew) / p->stride_w + 1;
+    /* OpenBLAS takes int dimensions. */
+    if (*oh * *ow > INT_MAX || (p->c / p->groups) * p->kh * p->kw > INT_MAX)
+        return tau_fail("conv2d: lowered matrix too large (%lld x %lld)",
+                        (long long)((p->c / p->groups) * p->kh * p->kw), (long long)(*oh * *ow));
+    return TAU_OK;
+}
+
+static int setup(const tau_conv2d_params *p, geom *g) {
+    if (tau_conv2d_out_size(p, &g->oh, &g->ow) != TAU_OK) return TAU_ERR;
+    g->p = p;
+    g->ohw = g->oh * g->ow;
+    g->hw = p->h * p->w;
+    g->cg = p->c / p->groups;
+    g->kg = p->k / p->groups;
+    g->kk = p->kh * p->kw;
+    g->ckk = p->c * g->kk;
+    g->direct_1x1 = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                    p->pad_h == 0 && p->pad_w == 0;
+    g->phased = p->stride_h * p->stride_w <= MAX_PHASES;
+    g->taps_cached = 0;
+    if (g->phased) {
+        int64_t off = 0;
+        for (int64_t py = 0; py < p->stride_h; py++)
+            for (int64_t px = 0; px < p->stride_w; px++) {
+                phase_dim *d = &g->ph[py * p->stride_w + px];
+                d->rows = (p->h - py + p->stride_h - 1) / p->stride_h;
+                d->cols = (p->w - px + p->stride_w - 1) / p->stride_w;
+                d->off = off;
+                off += d->rows * d->cols;
+            }
+        if (g->kk <= MAX_TAPS) {
+            for (int64_t ky = 0; ky < p->kh; ky++)
+                for (int64_t kx = 0; kx < p->kw; kx++) tap_source(g, ky, kx, &g->taps[ky * p->kw + kx]);
+            g->taps_cached = 1;
+        }
+    }
+    return TAU_OK;
+}
+
+/* Output columns [lo, hi) read inside the input row for kernel column kx; the rest see padding. */
+static void valid_cols(const geom *g, int64_t kx, int64_t *lo, int64_t *hi) {
+    const tau_conv2d_params *p = g->p;
+    int64_t off = kx * p->dil_w - p->pad_w, s = p->stride_w;
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = p->w - off <= 0 ? 0 : (p->w - off + s - 1) / s;
+    if (b > g->ow) b = g->ow;
+    if (a > b) a = b;
+    *lo = a; *hi = b;
+}
+
+/* Short-row helpers, unrolled so that -O2 vectorises them (its cost model skips plain loops
+ * whose trip count is unknown). */
+static void fill(float *restrict d, float v, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        d[j] = v; d[j + 1] = v; d[j + 2] = v; d[j + 3] = v;
+        d[j + 4] = v; d[j + 5] = v; d[j + 6] = v; d[j + 7] = v;
+    }
+    for (; j < n; j++) d[j] = v;
+}
+
+static void add_to(float *restrict d, const float *restrict s, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        d[j] += s[j]; d[j + 1] += s[j + 1]; d[j + 2] += s[j + 2]; d[j + 3] += s[j + 3];
+        d[j + 4] += s[j + 4]; d[j + 5] += s[j + 5]; d[j + 6] += s[j + 6]; d[j + 7] += s[j + 7];
+    }
+    for (; j < n; j++) d[j] += s[j];
+}
+
+static void axpy(float *restrict d, float a, const float *restrict s, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        d[j] += a * s[j]; d[j + 1] += a * s[j + 1]; d[j + 2] += a * s[j + 2];
+        d[j + 3] += a * s[j + 3]; d[j + 4] += a * s[j + 4]; d[j + 5] += a * s[j + 5];
+        d[j + 6] += a * s[j + 6]; d[j + 7] += a * s[j + 7];
+    }
+    for (; j < n; j++) d[j] += a * s[j];
+}
+
+/* d[j] = s[j * stride]; stride 2 (the usual downsampling) gets its own unrolled loop. */
+static void gather(float *restrict d, const float *restrict s, int64_t stride, int64_t n) {
+    int64_t j = 0;
+    if (stride == 1) { memcpy(d, s, (size_t)n * sizeof *d); return; }
+    if (stride == 2)
+        for (; j + 4 <= n; j += 4) {
+            d[j] = s[2 * j]; d[j + 1] = s[2 * j + 2]; d[j + 2] = s[2 * j + 4]; d[j + 3] = s[2 * j + 6];
+        }
+    for (; j < n; j++) d[j] = s[j * stride];
+}
+
+/* Output rows [lo, hi) read inside the input for kernel row ky. */
+static void valid_rows(const geom *g, int64_t ky, int64_t *lo, int64_t *hi) {
+    const tau_conv2d_params *p = g->p;
+    int64_t off = ky * p->dil_h - p->pad_h, s = p->stride_h;
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = p->h - off <= 0 ? 0 : (p->h - off + s - 1) / s;
+    if (b > g->oh) b = g->oh;
+    if (a > b) a = b;
+    *lo = a; *hi = b;
+}
+
+/* Strided lowering straight from the plane, for when no phase scratch is available. */
+static void im2col_plane_slow(const geom *g, const float *x, float *col) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t ow = g->ow, sw = p->stride_w;
+    for (int64_t ky = 0; ky < p->kh; ky++) {
+        int64_t ylo, yhi;
+        valid_rows(g, ky, &ylo, &yhi);
+        for (int64_t kx = 0; kx < p->kw; kx++) {
+            float *dst = col + (ky * p->kw + kx) * g->ohw;
+            int64_t lo, hi;
+            valid_cols(g, kx, &lo, &hi);
+            int64_t off = kx * p->dil_w - p->pad_w;
+            memset(dst, 0, (size_t)g->ohw * sizeof *dst);
+            for (int64_t oy = ylo; oy < yhi && hi > lo; oy++) {
+                int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                gather(dst + oy * ow + lo, x + iy * p->w + off + lo * sw, sw, hi - lo);
+            }
+        }
+    }
+}
+
+static void col2im_plane_slow(const geom *g, const float *col, float *dx) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t ow = g->ow, sw = p->stride_w;
+    memset(dx, 0, (size_t)g->hw * sizeof *dx);
+    for (int64_t ky = 0; ky < p->kh; ky++) {
+        int64_t ylo, yhi;
+        valid_rows(g, ky, &ylo, &yhi);
+        for (int64_t kx = 0; kx < p->kw; kx++) {
+            const float *src = col + (ky * p->kw + kx) * g->ohw;
+            int64_t lo, hi;
+            valid_cols(g, kx, &lo, &hi);
+            int64_t off = kx * p->dil_w - p->pad_w;
+            for (int64_t oy = ylo; oy < yhi; oy++) {
+                int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                float *d = dx + iy * p->w + off + lo * sw;
+                const float *sr = src + oy * ow + lo;
+                for (int64_t o = 0; o < hi - lo; o++) d[o * sw] += sr[o];
+            }
+        }
+    }
+}
+
+/* Deals a row of n to its even (a) and odd (b) columns, and back. */
+static void deal2(float *restrict a, float *restrict b, const float *restrict row, int64_t n) {
+    int64_t c = 0, half = n / 2;
+    for (; c + 4 <= half; c += 4) {
+        a[c] = row[2 * c]; a[c + 1] = row[2 * c + 2]; a[c + 2] = row[2 * c + 4]; a[c + 3] = row[2 * c + 6];
+        b[c] = row[2 * c + 1]; b[c + 1] = row[2 * c + 3]; b[c + 2] = row[2 * c + 5]; b[c + 3] = row[2 * c + 7];
+    }
+    for (; c < half; c++) { a[c] = row[2 * c]; b[c] = row[2 * c + 1]; }
+    if (n & 1) a[half] = row[n - 1];
+}
+
+static void interleave2(float *restrict row, const float *restrict a, const float *restrict b, int64_t n) {
+    int64_t c = 0, half = n / 2;
+    for (; c + 4 <= half; c += 4) {
+        row[2 * c] = a[c]; row[2 * c + 1] = b[c]; row[2 * c + 2] = a[c + 1]; row[2 * c + 3] = b[c + 1];
+        row[2 * c + 4] = a[c + 2]; row[2 * c + 5] = b[c + 2]; row[2 * c + 6] = a[c + 3]; row[2 * c + 7] = b[c + 3];
+    }
+    for (; c < half; c++) { row[2 * c] = a[c]; row[2 * c + 1] = b[c]; }
+    if (n & 1) row[n - 1] = a[half];
+}
+
+/* Splits plane x into its phases in scratch (x itself for stride 1), a row of x at a time so
+ * that x is read sequentially; stride 2 (the usual downsampling) deals a row out to its two
+ * phases in one unrolled pass. */
+static void split_phases(const geom *g, const float *x, float *scratch, const float **base) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t sh = p->stride_h, sw = p->stride_w;
+    if (!strided(g)) { base[0] = x; return; }
+    for (int64_t i = 0; i < sh * sw; i++) base[i] = scratch + g->ph[i].off;
+    for (int64_t iy = 0; iy < p->h; iy++) {
+        const int64_t py = iy % sh, r = iy / sh;
+        const float *row = x + iy * p->w;
+        if (sw == 2) {
+            const phase_dim *da = &g->ph[py * 2], *db = &g->ph[py * 2 + 1];
+            deal2(scratch + da->off + r * da->cols, scratch + db->off + r * db->cols, row, p->w);
+        } else {
+            for (int64_t px = 0; px < sw; px++) {
+                const phase_dim *d = &g->ph[py * sw + px];
+                gather(scratch + d->off + r * d->cols, row + px, sw, d->cols);
+            }
+        }
+    }
+}
+
+/* Inverse of split_phases: writes every element of plane dx from the phases in scratch, a row
+ * of dx at a time so that the writes are sequential. */
+static void merge_phases(const geom *g, const float *scratch, float *dx) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t sh = p->stride_h, sw = p->stride_w;
+    for (int64_t iy = 0; iy < p->h; iy++) {
+        const int64_t py = iy % sh, r = iy / sh;
+        float *o = dx + iy * p->w;
+        if (sw == 2) {
+            const phase_dim *da = &g->ph[py * 2], *db = &g->ph[py * 2 + 1];
+            interleave2(o, scratch + da->off + r * da->cols, scratch + db->off + r * db->cols, p->w);
+        } else {
+            for (int64_t px = 0; px < sw; px++) {
+                const phase_dim *d = &g->ph[py * sw + px];
+                const float *sr = scratch + d->off + r * d->cols;
+                for (int64_t c = 0; c < d->cols; c++) o[px + c * sw] = sr[c];
+            }
+        }
+    }
+}
+
+/* The kh*kw rows of the column matrix that come from one input plane. scratch holds h*w floats
+ * when strided. */
+static void im2col_plane(const geom *g, const float *x, float *col, float *scratch) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t ow = g->ow;
+    const float *base[MAX_PHASES];
+    split_phases(g, x, scratch, base);
+    for (int64_t ky = 0; ky < p->kh; ky++)
+        for (int64_t kx = 0; kx < p->kw; kx++) {
+            float *dst = col + (ky * p->kw + kx) * g->ohw;
+            tap tmp;
+            const tap *t = get_tap(g, ky, kx, &tmp);
+            const float *src = base[t->phase] + t->qx;
+            const int64_t sc = g->ph[t->phase].cols, ylo = t->ylo, yhi = t->yhi, lo = t->lo, hi = t->hi;
+            if (ylo > 0) memset(dst, 0, (size_t)(ylo * ow) * sizeof *dst);
+            if (yhi < g->oh) memset(dst + yhi * ow, 0, (size_t)((g->oh - yhi) * ow) * sizeof *dst);
+            if (yhi <= ylo) continue;
+            if (hi <= lo) { memset(dst + ylo * ow, 0, (size_t)((yhi - ylo) * ow) * sizeof *dst); continue; }
+            if (sc == ow) {
+                /* Source rows as long as output rows: the valid rows are one contiguous run,
+                 * copied in one go; the padded edge columns are zeroed after. */
+                memcpy(dst + ylo * ow + lo, src + (ylo + t->qy) * sc + lo,
+                       (size_t)((yhi - ylo - 1) * ow + hi - lo) * sizeof *dst);
+                if (lo > 0 || hi < ow)
+                    for (int64_t oy = ylo; oy < yhi; oy++) {
+                        for (int64_t o = 0; o < lo; o++) dst[oy * ow + o] = 0;
+                        for (int64_t o = hi; o < ow; o++) dst[oy * ow + o] = 0;
+                    }
+                continue;
+            }
+            for (int64_t oy = ylo; oy < yhi; oy++) {
+                float *d = dst + oy * ow;
+                for (int64_t o = 0; o < lo; o++) d[o] = 0;
+                memcpy(d + lo, src + (oy + t->qy) * sc + lo, (size_t)(hi - lo) * sizeof *d);
+                for (int64_t o = hi; o < ow; o++) d[o] = 0;
+            }
+        }
+}
+
+/* Inverse of im2col_plane: overwrites the input plane dx with the sum of its column entries.
+ * The column matrix is scratch and gets its padding entries zeroed on the way. */
+static void col2im_plane(const geom *g, float *col, float *dx, float *scratch) {
+    const tau_conv2d_params *p = g->p;
+    const int64_t ow = g->ow;
+    float *acc = strided(g) ? scratch : dx;
+    memset(acc, 0, (size_t)g->hw * sizeof *acc);
+    for (int64_t ky = 0; ky < p->kh; ky++)
+        for (int64_t kx = 0; kx < p->kw; kx++) {
+            float *src = col + (ky * p->kw + kx) * g->ohw;
+            tap tmp;
+            const tap *t = get_tap(g, ky, kx, &tmp);
+            const int64_t sc = g->ph[t->phase].cols, ylo = t->ylo, yhi = t->yhi, lo = t->lo, hi = t->hi;
+            if (hi <= lo || yhi <= ylo) continue;
+            float *dst = acc + g->ph[t->phase].off + t->qx;
+            if (sc == ow) {
+                /* One contiguous add over the valid rows; the entries that read padding would
+                 * land on neighbouring cells, so they are cleared first (their gradient belongs
+                 * to the padding and is dropped anyway). */
+                if (lo > 0 || hi < ow)
+                    for (int64_t oy = ylo; oy < yhi; oy++) {
+                        for (int64_t o = 0; o < lo; o++) src[oy * ow + o] = 0;
+                        for (int64_t o = hi; o < ow; o++) src[oy * ow + o] = 0;
+                    }
+                add_to(dst + (ylo + t->qy) * sc + lo, src + ylo * ow + lo, (yhi - ylo - 1) * ow + hi - lo);
+                continue;
+            }
+            for (int64_t oy = ylo; oy < yhi; oy++)
+                add_to(dst + (oy + t->qy) * sc + lo, src + oy * ow + lo, hi - lo);
+        }
+    if (strided(g)) merge_phases(g, scratch, dx);
+}
+
+/* Pool work over (image of the chunk, channel) pairs. */
+typedef struct {
+    const geom *g;
+    const float *x;              /* first image of the chunk */
+    float *col;                  /* column matrices of the chunk, one per image */
+    float *dx;
+} colwork;
+
+/* Strided lowering through phases needs one plane of scratch per task. With fewer taps than
+ * phases (a strided 1x1 convolution reads a quarter of its input) the split costs more than it
+ * saves, and the plane is lowered tap by tap with strided reads instead; likewise should the
+ * scratch be unavailable (same result, slower). */
+static float *range_scratch(const geom *g) {
+    const int64_t nph = g->p->stride_h * g->p->stride_w;
+    return strided(g) && g->phased && g->kk >= nph ? tau_alloc((size_t)g->hw * sizeof(float)) : NULL;
+}
+
+static void im2col_range(void *ctx, int64_t b, int64_t e) {
+    colwork *w = ctx;
+    const geom *g = w->g;
+    int64_t c = g->p->c;
+    float *scratch = range_scratch(g);
+    for (int64_t i = b; i < e; i++) {
+        int64_t img = i / c, ch = i % c;
+        const float *x = w->x + (img * c + ch) * g->hw;
+        float *col = w->col + (img * g->ckk + ch * g->kk) * g->ohw;
+        if (strided(g) && !scratch) im2col_plane_slow(g, x, col);
+        else im2col_plane(g, x, col, scratch);
+    }
+    if (scratch) tau_free(scratch, (size_t)g->hw * sizeof(float));
+}
+
+static void col2im_range(void *ctx, int64_t b, int64_t e) {
+    colwork *w = ctx;
+    const geom *g = w->g;
+    int64_t c = g->p->c;
+    float *scratch = range_scratch(g);
+    for (int64_t i = b; i < e; i++) {
+        int64_t img = i / c, ch = i % c;
+        float *col = w->col + (img * g->ckk + ch * g->kk) * g->ohw;
+        float *dx = w->dx + (img * c + ch) * g->hw;
+        if (strided(g) && !scratch) col2im_plane_slow(g, col, dx);
+        else col2im_plane(g, col, dx, scratch);
+    }
+    if (scratch) tau_free(scratch, (size_t)g->hw * sizeof(float));
+}
+
+/* Tasks allocate their scratch as they start; running alone or together depends on timing,
+ * so the cache is stocked for every thread up front: after the first call no task reaches the
+ * heap. */
+static void stock_scratch(const geom *g) {
+    void *blocks[64];
+    int n = tau_get_num_threads();
+    if (n > 64) n = 64;
+    int got = 0;
+    for (; got < n; got++) {
+        blocks[got] = range_scratch(g);
+        if (!blocks[got]) break;
+    }
+    for (int i = 0; i < got; i++) tau_free(blocks[i], (size_t)g->hw * sizeof(float));
+}
+
+/* Builds (or, for col2im, consumes) the column matrices of images [n0, n0+cnt). */
+static void lower(const geom *g, const float *x, float *col, int64_t n0, int64_t cnt) {
+    colwork w = {g, x + n0 * g->p->c * g->hw, col, NULL};
+    stock_scratch(g);
+    int64_t items = cnt * g->p->c;
+    /* A plane with its kernel taps is a few microseconds of work: enough to amortise a wake-up
+     * only in batches of several. */
+    int64_t grain = (4096 + g->kk * g->ohw - 1) / (g->kk * g->ohw);
+    tau_parallel_for(items, grain < 1 ? 1 : grain, im2col_range, &w);
+}
+
+static void unlower(const geom *g, float *col, float *dx, int64_t n0, int64_t cnt) {
+    colwork w = {g, NULL, col, dx + n0 * g->p->c * g->hw};
+    stock_scratch(g);
+    int64_t items = cnt * g->p->c;
+    int64_t grain = (4096 + g->kk * g->ohw - 1) / (g->kk * g->ohw);
+    tau_parallel_for(items, grain < 1 ? 1 : grain, col2im_range, &w);
+}
+
+/* Images per chunk: one when the pool has a single thread (the columns then stay in L2),
+ * otherwise as many as fit CHUNK_BYTES so the pool has enough planes to share. */
+static int64_t chunk_images(const geom *g) {
+    if (tau_get_num_threads() <= 1) return 1;
+    size_t per = (size_t)g->ckk * (size_t)g->ohw * sizeof(float);
+    int64_t c = per ? (int64_t)(CHUNK_BYTES / per) : 1;
+    if (c < 1) c = 1;
+    if (c > g->p->n) c = g->p->n;
+    return c;
+}
+
+/* ---- depthwise (one input channel per group): direct loops in the pool ------------------- */
+
+typedef struct {
+    const geom *g;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw;
+} dwwork;
+
+/* Planes per pool task: enough multiply-adds to outweigh waking a thread. */
+static int64_t dw_grain(const geom *g) {
+    int64_t work = g->ohw * g->kk * g->kg;
+    return work >= 32768 ? 1 : 32768 / (work > 0 ? work : 1);
+}
+
+/* y plane (n, k) from x plane (n, k / kg). */
+static void dw_forward_range(void *ctx, int64_t b, int64_t e) {
+    dwwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    for (int64_t i = b; i < e; i++) {
+        int64_t n = i / p->k, k = i % p->k, c = k / g->kg;
+        const float *x = t->x + (n * p->c + c) * g->hw;
+        float *y = t->y + i * g->ohw;
+        float bias = t->b ? t->b[k] : 0.0f;
+        for (int64_t j = 0; j < g->ohw; j++) y[j] = bias;
+        for (int64_t ky = 0; ky < p->kh; ky++)
+            for (int64_t kx = 0; kx < p->kw; kx++) {
+                float wv = t->w[k * g->kk + ky * p->kw + kx];
+                int64_t lo, hi, off = kx * p->dil_w - p->pad_w;
+                valid_cols(g, kx, &lo, &hi);
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    if (iy < 0 || iy >= p->h) continue;
+                    const float *src = x + iy * p->w + off;
+                    float *dst = y + oy * g->ow;
+                    if (p->stride_w == 1) axpy(dst + lo, wv, src + lo, hi - lo);
+                    else for (int64_t o = lo; o < hi; o++) dst[o] += wv * src[o * p->stride_w];
+                }
+            }
+    }
+}
+
+/* dx plane (n, c) from the dy planes of the kg kernels of group c. */
+static void dw_dx_range(void *ctx, int64_t b, int64_t e) {
+    dwwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    for (int64_t i = b; i < e; i++) {
+        int64_t n = i / p->c, c = i % p->c;
+        float *dx = t->dx + i * g->hw;
+        memset(dx, 0, (size_t)g->hw * sizeof *dx);
+        for (int64_t k = c * g->kg; k < (c + 1) * g->kg; k++) {
+            const float *dy = t->dy + (n * p->k + k) * g->ohw;
+            for (int64_t ky = 0; ky < p->kh; ky++)
+                for (int64_t kx = 0; kx < p->kw; kx++) {
+                    float wv = t->w[k * g->kk + ky * p->kw + kx];
+                    int64_t lo, hi, off = kx * p->dil_w - p->pad_w;
+                    valid_cols(g, kx, &lo, &hi);
+                    for (int64_t oy = 0; oy < g->oh; oy++) {
+                        int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->h) continue;
+                        float *dst = dx + iy * p->w + off;
+                        const float *src = dy + oy * g->ow;
+                        if (p->stride_w == 1) axpy(dst + lo, wv, src + lo, hi - lo);
+                        else for (int64_t o = lo; o < hi; o++) dst[o * p->stride_w] += wv * src[o];
+                    }
+                }
+        }
+    }
+}
+
+/* dw row k: a sum over the batch, in double so that long batches keep their precision. */
+static void dw_dw_range(void *ctx, int64_t b, int64_t e) {
+    dwwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    for (int64_t k = b; k < e; k++) {
+        int64_t c = k / g->kg;
+        for (int64_t ky = 0; ky < p->kh; ky++)
+            for (int64_t kx = 0; kx < p->kw; kx++) {
+                int64_t lo, hi, off = kx * p->dil_w - p->pad_w;
+                valid_cols(g, kx, &lo, &hi);
+                double acc = 0;
+                for (int64_t n = 0; n < p->n; n++) {
+                    const float *x = t->x + (n * p->c + c) * g->hw;
+                    const float *dy = t->dy + (n * p->k + k) * g->ohw;
+                    for (int64_t oy = 0; oy < g->oh; oy++) {
+                        int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->h) continue;
+                        const float *src = x + iy * p->w + off, *d = dy + oy * g->ow;
+                        for (int64_t o = lo; o < hi; o++) acc += (double)d[o] * src[o * p->stride_w];
+                    }
+                }
+                t->dw[k * g->kk + ky * p->kw + kx] = (float)acc;
+            }
+    }
+}
+
+/* ---- public kernels ----------------------------------------------------------------------- */
+
+/* x is (N, C, H, W), w is (K, C/groups, kh, kw), b is (K) or NULL; y is (N, K, OH, OW). */
+int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
+                       const tau_conv2d_params *p) {
+    geom g;
+    if (setup(p, &g) != TAU_OK) return TAU_ERR;
+    if (!x || !w || !y) return tau_fail("conv2d: missing input or output array");
+    if (p->n == 0) return TAU_OK;
+    const int64_t groups = p->groups, wg = g.kg * g.cg * g.kk;
+    if (g.cg == 1 && groups > 1) {
+        dwwork t = {&g, x, w, b, NULL, y, NULL, NULL};
+        TAU_CHECK_INTERRUPT();
+        tau_parallel_for(p->n * p->k, dw_grain(&g), dw_forward_range, &t);
+        return TAU_OK;
+    }
+    const int64_t chunk = g.direct_1x1 ? 1 : chunk_images(&g);
+    float *col = NULL;
+    size_t colbytes = 0;
+    if (!g.direct_1x1) {
+        colbytes = (size_t)chunk * (size_t)g.ckk * (size_t)g.ohw * sizeof(float);
+        col = tau_alloc(colbytes);
+        if (!col) return tau_fail("conv2d: out of memory for a %lld x %lld column buffer",
+                                  (long long)g.ckk, (long long)(g.ohw * chunk));
+    }
+    for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
+        if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
+        int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
+        if (!g.direct_1x1) lower(&g, x, col, n0, cnt);
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t n = n0 + i;
+            const float *src = g.direct_1x1 ? x + n * p->c * g.hw : col + i * g.ckk * g.ohw;
+            float *yn = y + n * p->k * g.ohw;
+            /* sgemm with beta 0 clears y first anyway, so starting from the bias is free. */
+            if (b) for (int64_t k = 0; k < p->k; k++) fill(yn + k * g.ohw, b[k], g.ohw);
+            for (int64_t gr = 0; gr < groups; gr++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.kg, (int)g.ohw,
+                            (int)(g.cg * g.kk), 1.0f, w + gr * wg, (int)(g.cg * g.kk),
+                            src + gr * g.cg * g.kk * g.ohw, (int)g.ohw, b ? 1.0f : 0.0f,
+                            yn + gr * g.kg * g.ohw, (int)g.ohw);
+        }
+    }
+    tau_free(col, colbytes);
+    return TAU_OK;
+}
+
+/* x is (N, C, H, W), w is (K, C/groups, kh, kw), dy is (N, K, OH, OW); dx like x, dw like w,
+ * db is (K); each gradient may be NULL. */
+int tau_conv2d_backward(const float *x, const float *w, const float *dy,
+                        float *dx, float *dw, float *db, const tau_conv2d_params *p) {
+    geom g;
+    if (setup(p, &g) != TAU_OK) return TAU_ERR;
+    if (!dy || (dx && !w) || (dw && !x)) return tau_fail("conv2d: missing input array for backward");
+    const int64_t groups = p->groups, wg = g.kg * g.cg * g.kk, lda = g.cg * g.kk;
+    if (db) {
+        for (int64_t k = 0; k < p->k; k++) {
+            double acc = 0;
+            for (int64_t n = 0; n < p->n; n++) {
+                const float *row = dy + (n * p->k + k) * g.ohw;
+                for (int64_t j = 0; j < g.ohw; j++) acc += row[j];
+            }
+            db[k] = (float)acc;
+        }
+    }
+    if (!dx && !dw) return TAU_OK;
+    if (p->n == 0) {
+        if (dw) memset(dw, 0, (size_t)(groups * wg) * sizeof *dw);
+        return TAU_OK;
+    }
+    if (g.cg == 1 && groups > 1) {
+        dwwork t = {&g, x, w, NULL, dy, NULL, dx, dw};
+        TAU_CHECK_INTERRUPT();
+        if (dx) tau_parallel_for(p->n * p->c, dw_grain(&g), dw_dx_range, &t);
+        if (dw) tau_parallel_for(p->k, 1, dw_dw_range, &t);
+        return TAU_OK;
+    }
+    const int64_t chunk = g.direct_1x1 ? 1 : chunk_images(&g);
+    float *col = NULL;
+    size_t colbytes = 0;
+    if (!g.direct_1x1) {
+        colbytes = (size_t)chunk * (size_t)g.ckk * (size_t)g.ohw * sizeof(float);
+        col = tau_alloc(colbytes);
+        if (!col) return tau_fail("conv2d: out of memory for a %lld x %lld column buffer",
+                                  (long long)g.ckk, (long long)(g.ohw * chunk));
+    }
+    /* Input gradient: dcol = w^T dy per image and group, then col2im. */
+    if (dx) {
+        for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
+            if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
+            int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
+            for (int64_t i = 0; i < cnt; i++) {
+                int64_t n = n0 + i;
+                float *dst = g.direct_1x1 ? dx + n * p->c * g.hw : col + i * g.ckk * g.ohw;
+                const float *dyn = dy + n * p->k * g.ohw;
+                for (int64_t gr = 0; gr < groups; gr++)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lda, (int)g.ohw,
+                                (int)g.kg, 1.0f, w + gr * wg, (int)lda, dyn + gr * g.kg * g.ohw,
+                                (int)g.ohw, 0.0f, dst + gr * lda * g.ohw, (int)g.ohw);
+            }
+            if (!g.direct_1x1) unlower(&g, col, dx, n0, cnt);
+        }
+    }
+    /* Weight gradient: dw = sum over images of dy (K, OH*OW) times col^T. */
+    if (dw) {
+        for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
+            if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
+            int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
+            if (!g.direct_1x1) lower(&g, x, col, n0, cnt);
+            for (int64_t i = 0; i < cnt; i++) {
+                int64_t n = n0 + i;
+                const float *src = g.direct_1x1 ? x + n * p->c * g.hw : col + i * g.ckk * g.ohw;
+                const float *dyn = dy + n * p->k * g.ohw;
+                for (int64_t gr = 0; gr < groups; gr++)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.kg, (int)lda,
+                                (int)g.ohw, 1.0f, dyn + gr * g.kg * g.ohw, (int)g.ohw,
+                                src + gr * lda * g.ohw, (int)g.ohw, n == 0 ? 0.0f : 1.0f,
+                                dw + gr * wg, (int)lda);
+            }
+        }
+    }
+    tau_free(col, colbytes);
+    return TAU_OK;
+}

@@ -1,0 +1,100 @@
+-- Small helpers shared by the library and the experiments: JSON and CSV output, atomic file
+-- writes, timing, and formatting.
+local tau = require "tau"
+local util = {}
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local map = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
+    return map[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+-- JSON for numbers, strings, booleans, nil, tensors (as nested arrays) and tables (arrays when
+-- their keys are 1..n, objects otherwise, keys sorted so output is stable).
+function util.json(v, indent, level)
+  level = level or 0
+  local t = type(v)
+  if v == nil then return "null" end
+  if t == "boolean" then return tostring(v) end
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    return string.format("%.10g", v)
+  end
+  if t == "string" then return json_string(v) end
+  if tau.is_tensor(v) then return util.json(v:totable(), indent, level) end
+  if t ~= "table" then return json_string(tostring(v)) end
+  local n = #v
+  local is_array = n > 0 or next(v) == nil
+  if is_array then for k in pairs(v) do if math.type(k) ~= "integer" or k < 1 or k > n then is_array = false break end end end
+  local parts = {}
+  if is_array then
+    for i = 1, n do parts[i] = util.json(v[i], indent, level + 1) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for i, k in ipairs(keys) do parts[i] = json_string(tostring(k)) .. ": " .. util.json(v[k], indent, level + 1) end
+  if indent then
+    local pad = string.rep(" ", (level + 1) * indent)
+    return "{\n" .. pad .. table.concat(parts, ",\n" .. pad) .. "\n" .. string.rep(" ", level * indent) .. "}"
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- Replaces path with text atomically (temporary file, fsync, rename).
+function util.write_file(path, text) tau._atomic_write(path, text) end
+
+function util.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function util.mkdir(path)
+  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+  if not ok then error("tau.util.mkdir: cannot create " .. path, 2) end
+end
+
+local function csv_field(v)
+  local s = type(v) == "number" and (math.type(v) == "integer" and string.format("%d", v) or string.format("%.6g", v))
+            or tostring(v == nil and "" or v)
+  if s:find('[,"\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+-- rows: list of tables; columns: list of keys (order of the header).
+function util.csv(rows, columns)
+  local lines = {table.concat(columns, ",")}
+  for _, r in ipairs(rows) do
+    local f = {}
+    for i, c in ipairs(columns) do f[i] = csv_field(r[c]) end
+    lines[#lines + 1] = table.concat(f, ",")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Monotonic seconds, for rates and ETAs.
+util.now = tau.time
+
+function util.format_time(s)
+  s = math.max(0, math.floor(s + 0.5))
+  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s % 3600 // 60, s % 60) end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+
+-- What made a result: command line, seed and version, for the header of every results file.
+function util.provenance(extra)
+  local cmd = {}
+  if arg then for i = 0, #arg do cmd[#cmd + 1] = arg[i] end end
+  local p = {command = "bin/tau " .. table.concat(cmd, " "), tau_version = tau.version,
+             threads = tau.get_num_threads(), date = os.date("!%Y-%m-%dT%H:%M:%SZ")}
+  for k, v in pairs(extra or {}) do p[k] = v end
+  return p
+end
+
+return util
