@@ -20,7 +20,7 @@ CTEST_BIN := $(CTEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all install run test asan bench clean ctests
+.PHONY: all install run test asan asan-run bench clean FORCE
 all: bin/tau tau.so $(CTEST_BIN) $(BENCH_BIN)
 
 install:
@@ -34,7 +34,12 @@ install:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with, so changing OPT or SAN rebuilds them.
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

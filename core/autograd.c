@@ -168,6 +168,24 @@ static int accumulate(tau_tensor **slot, tau_tensor *g) {
     return tau_binary_inplace(TAU_ADD, *slot, g);
 }
 
+/* A node's incoming gradient: the first contribution is shared, not copied (most nodes have
+ * one consumer); a second one makes a new sum that the node owns and can add into in place. */
+static int accumulate_node(tau_node *n, tau_tensor *g) {
+    if (!n->gacc) {
+        n->gacc = tau_retain(g);
+        n->gacc_owned = 0;
+        return TAU_OK;
+    }
+    if (n->gacc_owned && tau_same_shape(n->gacc, g) && tau_is_contiguous(n->gacc))
+        return tau_binary_inplace(TAU_ADD, n->gacc, g);
+    tau_tensor *r = tau_binary_forward(TAU_ADD, n->gacc, g);
+    if (!r) return TAU_ERR;
+    tau_release(n->gacc);
+    n->gacc = r;
+    n->gacc_owned = 1;
+    return TAU_OK;
+}
+
 static int check_versions(tau_node *n) {
     for (int i = 0; i < n->ninputs; i++)
         if ((n->saves_inputs >> i & 1) && n->inputs[i] && n->inputs[i]->storage->version != n->in_version[i])
@@ -240,6 +258,7 @@ static int run_backward(tau_tensor *root, tau_tensor *seed, int retain, tau_tens
             if (n->inputs[i] && n->inputs[i]->grad_fn) n->inputs[i]->grad_fn->deps++;
     }
     root->grad_fn->gacc = g0;
+    root->grad_fn->gacc_owned = 1;
     for (size_t k = order.n; k-- > 0 && rc == TAU_OK;) {
         tau_node *n = order.v[k];
         if (tau_interrupted) { rc = tau_fail("backward: interrupted"); break; }
@@ -280,7 +299,7 @@ static int run_backward(tau_tensor *root, tau_tensor *seed, int retain, tau_tens
                 rc = tau_fail("backward: %s produced a gradient of size %s for an input of size %s",
                               n->op->name, tau_shape_str(g, a, sizeof a), tau_shape_str(in, b, sizeof b));
             } else if (in->grad_fn) {
-                rc = accumulate(&in->grad_fn->gacc, g);
+                rc = accumulate_node(in->grad_fn, g);
             } else if (targets) {
                 for (int t = 0; t < ntargets && rc == TAU_OK; t++)
                     if (targets[t] == in) rc = accumulate(&results[t], g);

@@ -38,6 +38,7 @@ struct tau_node {
     int freed;                    /* graph already freed by a backward */
     /* traversal state */
     tau_tensor *gacc;
+    int gacc_owned;               /* gacc is this node's own sum, safe to add into */
     int deps;
     uint64_t mark;
     int needed;

@@ -128,8 +128,8 @@ static int unary_backward(tau_node *n, tau_tensor *g, tau_tensor **gin, const in
     tau_tensor *xc = tau_contiguous(x), *oc = out ? tau_contiguous(out) : NULL, *gc = tau_contiguous(g);
     tau_tensor *r = (xc && gc && (!out || oc)) ? tau_empty(TAU_F32, x->ndim, x->shape) : NULL;
     if (r) {
-        const float *px = tau_f32(xc), *pg = tau_f32(gc), *po = oc ? tau_f32(oc) : NULL;
-        float *pr = tau_f32(r);
+        const float *restrict px = tau_f32(xc), *restrict pg = tau_f32(gc), *restrict po = oc ? tau_f32(oc) : NULL;
+        float *restrict pr = tau_f32(r);
         float p0 = (float)n->f[0], p1 = (float)n->f[1];
         int64_t m = tau_numel(r);
         /* one loop per op, so the compiler vectorises each instead of branching per element */
@@ -143,7 +143,7 @@ static int unary_backward(tau_node *n, tau_tensor *g, tau_tensor **gin, const in
         case TAU_ABS: DERIV((float)((v > 0) - (v < 0)));
         case TAU_TANH: DERIV(1 - po[k] * po[k]);
         case TAU_SIGMOID: DERIV(po[k] * (1 - po[k]));
-        case TAU_RELU: DERIV(v > 0 ? 1.0f : 0.0f);
+        case TAU_RELU: for (int64_t k = 0; k < m; k++) { float gk = pg[k]; pr[k] = px[k] > 0 ? gk : 0.0f; } break;
         case TAU_SIN: DERIV(cosf(v));
         case TAU_COS: DERIV(-sinf(v));
         case TAU_LOG1P: DERIV(1 / (1 + v));

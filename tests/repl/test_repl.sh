@@ -47,12 +47,14 @@ finish() {
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tau-repl.XXXXXX") || exit 1
-SOCK="tau-repl-test-$$"
+# The tmux server gets its own socket inside TMP: no other server is touched, and the socket
+# file (which kill-server leaves behind) goes away with TMP.
+SOCK="$TMP/tmux.sock"
 BGPID=""
 
 cleanup() {
     if command -v tmux >/dev/null 2>&1; then
-        tmux -L "$SOCK" kill-server >/dev/null 2>&1
+        [ -S "$SOCK" ] && tmux -S "$SOCK" kill-server >/dev/null 2>&1
     fi
     if [ -n "$BGPID" ]; then
         kill -9 "$BGPID" >/dev/null 2>&1
@@ -237,7 +239,7 @@ set -g default-terminal screen
 set -g history-limit 5000
 EOF
 
-tm() { tmux -L "$SOCK" -f "$TMP/tmux.conf" "$@"; }
+tm() { tmux -S "$SOCK" -f "$TMP/tmux.conf" "$@"; }
 
 # start NAME ARGS...: a REPL in its own pane, with a private HOME and history file.
 start() {
@@ -383,13 +385,17 @@ sleep 0.3
 submit s1 '()'
 check s1 wait_line s1 'ABC'
 
+# The loops announce themselves, so that Ctrl-C is known to land while they run.
 case_name="Ctrl-C stops an infinite loop and the prompt works again"
-enter s1 'while true do end'
-sleep 0.5
+enter s1 'print("spin" .. "ning") while true do end'
+wait_line s1 'spinning'
+sleep 0.2
 key s1 C-c
-wait_text s1 'interrupted!'
-enter s1 'print("after" .. "interrupt")'
-check s1 wait_line s1 'afterinterrupt'
+loop_interrupt_ok() {
+    wait_text s1 'interrupted!' && enter s1 'print("after" .. "interrupt")' &&
+        wait_line s1 'afterinterrupt'
+}
+check s1 loop_interrupt_ok
 
 case_name="Ctrl-C at the prompt discards the line and does not exit"
 wait_prompt s1
@@ -482,12 +488,12 @@ fi
 case_name="Ctrl-C stops a loop of tau kernels"
 if has 'type(tau.randn) == "function" and pcall(function() return tau.randn(2, 2):matmul(tau.randn(2, 2)) * 0.5 end)'; then
     enter s4 'a = tau.randn(1000, 1000)'
-    enter s4 'while true do a = a:matmul(a) * 0.001 end'
-    sleep 1
+    enter s4 'print("kernels" .. "running") while true do a = a:matmul(a) * 0.001 end'
+    wait_line s4 'kernelsrunning'
+    sleep 0.5
     key s4 C-c
-    wait_text s4 'interrupted'
-    enter s4 'print("kernels" .. "stopped")'
-    if wait_line s4 'kernelsstopped' && [ "$(pane_state s4)" = "0 " ]; then
+    if wait_text s4 'interrupted' && enter s4 'print("kernels" .. "stopped")' &&
+        wait_line s4 'kernelsstopped' && [ "$(pane_state s4)" = "0 " ]; then
         ok "$case_name"
     else
         not_ok "$case_name" "$(screen s4 | grep -v '^$' | tail -10)"

@@ -85,7 +85,6 @@ function ResNet:init(o)
   self.depth = depth
   self.conv1 = conv3(o.channels or 3, width, 1)
   self.bn1 = nn.BatchNorm2d(width)
-  local layers = {}
   local inplanes = width
   for s, n in ipairs(counts) do
     local planes = width * 2 ^ (s - 1) // 1
@@ -95,7 +94,6 @@ function ResNet:init(o)
       inplanes = planes * block.expansion
     end
     self["layer" .. s] = blocks
-    layers[s] = blocks
   end
   self.stages = #counts
   self.pool = nn.AdaptiveAvgPool2d(1)
