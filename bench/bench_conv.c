@@ -1,9 +1,9 @@
 /* Convolution, attention and cross-entropy kernel speed.
  *
  * For each convolution layer the forward, input-gradient and weight-gradient passes are timed
- * beside raw cblas_sgemm on the GEMM shapes they lower to (one call per image and group, the
- * column matrix reused so that it stays in cache: the most favourable case for sgemm), and the
- * ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
+ * beside raw cblas_sgemm on the GEMM shapes they lower to (one call per image, the batch split
+ * over the threads as the kernel splits it, each thread's column matrix reused so that it stays
+ * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
  * heap allocations made during the timed repeats are counted (the caching allocator should make
  * that 0). Usage: bench_conv [threads...]   (default: 1 2) */
 #include "nn.h"
@@ -97,33 +97,50 @@ typedef struct {
 typedef struct {
     tau_conv2d_params p;
     int64_t oh, ow;
-    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
-    float *a, *col, *out;        /* raw sgemm operands */
+    float *x, *w, *y, *dy, *dx, *dw;
+    float *a, *col, *out;        /* raw sgemm operands: a column buffer and a dw per part */
+    int64_t parts;
     int which;                   /* 0 forward, 1 input grad, 2 weight grad */
 } conv_ctx;
 
 static void run_conv(void *ctx) {
     conv_ctx *c = ctx;
-    if (c->which == 0) check(tau_conv2d_forward(c->x, c->w, c->b, c->y, &c->p));
+    /* No bias, like the GEMM it is compared with (and like convolutions before batch norm). */
+    if (c->which == 0) check(tau_conv2d_forward(c->x, c->w, NULL, c->y, &c->p));
     else if (c->which == 1) check(tau_conv2d_backward(c->x, c->w, c->dy, c->dx, NULL, NULL, &c->p));
     else check(tau_conv2d_backward(c->x, c->w, c->dy, NULL, c->dw, NULL, &c->p));
 }
 
-/* The GEMMs the convolution lowers to, on preallocated operands. */
-static void run_sgemm(void *ctx) {
+/* The GEMMs the convolution lowers to, on preallocated operands, with the batch split over
+ * the threads the way the kernel splits it: each part's column buffer stays in its cache. */
+static void sgemm_parts(void *ctx, int64_t b, int64_t e) {
     conv_ctx *c = ctx;
     const tau_conv2d_params *p = &c->p;
     int m = (int)p->k, ohw = (int)(c->oh * c->ow), ckk = (int)(p->c * p->kh * p->kw);
-    for (int64_t n = 0; n < p->n; n++) {
-        if (c->which == 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, ohw, ckk, 1.0f, c->a, ckk,
-                        c->col, ohw, 0.0f, c->out + n * m * ohw, ohw);
-        else if (c->which == 1)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw, m, 1.0f, c->a, ckk,
-                        c->out + n * m * ohw, ohw, 0.0f, c->col, ohw);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ckk, ohw, 1.0f,
-                        c->out + n * m * ohw, ohw, c->col, ohw, n == 0 ? 0.0f : 1.0f, c->a, ckk);
+    for (int64_t part = b; part < e; part++) {
+        float *col = c->col + part * (int64_t)ckk * ohw, *acc = c->a + part * (int64_t)m * ckk;
+        int64_t n0 = p->n * part / c->parts, n1 = p->n * (part + 1) / c->parts;
+        for (int64_t n = n0; n < n1; n++) {
+            if (c->which == 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, ohw, ckk, 1.0f, c->w, ckk,
+                            col, ohw, 0.0f, c->out + n * m * ohw, ohw);
+            else if (c->which == 1)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw, m, 1.0f, c->w, ckk,
+                            c->out + n * m * ohw, ohw, 0.0f, col, ohw);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ckk, ohw, 1.0f,
+                            c->out + n * m * ohw, ohw, col, ohw, n == n0 ? 0.0f : 1.0f, acc, ckk);
+        }
+    }
+}
+
+static void run_sgemm(void *ctx) {
+    conv_ctx *c = ctx;
+    tau_parallel_for(c->parts, 1, sgemm_parts, c);
+    if (c->which == 2) {
+        int64_t ws = c->p.k * c->p.c * c->p.kh * c->p.kw;
+        for (int64_t part = 1; part < c->parts; part++)
+            for (int64_t i = 0; i < ws; i++) c->a[i] += c->a[part * ws + i];
     }
 }
 
@@ -135,9 +152,10 @@ static void bench_layer(const layer *l) {
     check(tau_conv2d_out_size(&c.p, &c.oh, &c.ow));
     size_t xs = (size_t)(l->n * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
     size_t ys = (size_t)(l->n * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
-    c.x = buffer(xs, 1); c.w = buffer(ws, 2); c.b = buffer((size_t)l->k, 3);
+    c.x = buffer(xs, 1); c.w = buffer(ws, 2);
     c.y = buffer(ys, 4); c.dy = buffer(ys, 5); c.dx = buffer(xs, 6); c.dw = buffer(ws, 7);
-    c.a = buffer(ws, 8); c.col = buffer(cs, 9); c.out = buffer(ys, 10);
+    c.parts = tau_get_num_threads() < l->n ? tau_get_num_threads() : l->n;
+    c.a = buffer(ws * (size_t)c.parts, 8); c.col = buffer(cs * (size_t)c.parts, 9); c.out = buffer(ys, 10);
     double flops = 2.0 * (double)l->n * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
                    (double)(c.oh * c.ow);
     printf("%-22s", l->name);
@@ -148,7 +166,7 @@ static void bench_layer(const layer *l) {
         printf("  %6.1f/%6.1f %4.0f%%", flops / tk * 1e-9, flops / ts * 1e-9, 100.0 * ts / tk);
     }
     printf("\n");
-    free(c.x); free(c.w); free(c.b); free(c.y); free(c.dy); free(c.dx); free(c.dw);
+    free(c.x); free(c.w); free(c.y); free(c.dy); free(c.dx); free(c.dw);
     free(c.a); free(c.col); free(c.out);
 }
 

@@ -86,9 +86,10 @@ static int l_cifar_files(lua_State *L) {
     if (n < 1 || n > 64) return ltau_raisef(L, "%s: expected 1 to 64 files", fn);
     const char *paths[64];
     for (int i = 0; i < n; i++) {
-        lua_geti(L, 1, i + 1);
+        /* only a string element stays alive in the table once popped (a number converted
+         * by lua_tostring would be a new string, collectable after the pop) */
+        if (lua_geti(L, 1, i + 1) != LUA_TSTRING) return ltau_raisef(L, "%s: file %d is not a string", fn, i + 1);
         paths[i] = lua_tostring(L, -1);
-        if (!paths[i]) return ltau_raisef(L, "%s: file %d is not a string", fn, i + 1);
         lua_pop(L, 1); /* the table keeps the string */
     }
     static const char *const variants[] = {"cifar10", "fine", "coarse", NULL};
@@ -182,7 +183,16 @@ static int ds_batch(lua_State *L) {
     o.mean = opt_floats(L, 3, "mean", ds->c, mean, fn);
     o.std = opt_floats(L, 3, "std", ds->c, std, fn);
     if (o.std) for (int64_t i = 0; i < ds->c; i++) if (!(std[i] > 0)) return ltau_raisef(L, "%s: std must be positive", fn);
-    o.seed = (uint64_t)ltau_optnumber(L, 3, "seed", 0, fn);
+    /* a seed is a full 64-bit integer (tau.data mixes them): a double would drop its low bits */
+    if (lua_istable(L, 3)) {
+        if (lua_getfield(L, 3, "seed") != LUA_TNIL) {
+            int isint;
+            lua_Integer v = lua_tointegerx(L, -1, &isint);
+            if (!isint) return ltau_raisef(L, "%s: seed must be an integer", fn);
+            o.seed = (uint64_t)v;
+        }
+        lua_pop(L, 1);
+    }
     int64_t xs[4] = {b, ds->c, ds->h, ds->w};
     tau_tensor **x = ltau_newslot(L);
     *x = tau_empty(TAU_F32, 4, xs);
@@ -303,6 +313,8 @@ static int l_st_write(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     int n = (int)luaL_len(L, 2);
     if (n != (int)luaL_len(L, 3)) return ltau_raisef(L, "%s: names and tensors differ in length", fn);
+    /* every contiguous copy stays on the stack until the file is written */
+    luaL_checkstack(L, n + 8, "tau.save: too many tensors");
     tau_st_tensor *ts = lua_newuserdatauv(L, sizeof *ts * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 2, i + 1);

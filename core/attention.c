@@ -1,22 +1,21 @@
 /* Scaled dot-product attention over (B, H, T, D) queries and (B, H, S, D) keys and values.
  *
- * Heads are processed a chunk at a time in three phases: the score and output GEMMs go to
- * cblas_sgemm from this thread (threaded OpenBLAS), and the row-wise softmax, masking and
- * dropout in between run in our pool; the two pools take turns. Only the probabilities are
- * kept for the backward: the dropout keep-mask is a hash of (seed, position), re-derived when
- * needed, so no mask is stored. */
+ * The heads are split into one contiguous run per thread, and each thread takes its heads
+ * through every step (score GEMM, mask and softmax, dropout, output GEMM) with its own T x S
+ * scratch: heads are small products, so splitting each product, or synchronising between the
+ * steps, would cost more than the work. A single head runs on this thread, where tau_gemm may
+ * split its (then large) products. Only the probabilities are kept for the backward: the
+ * dropout keep-mask is a hash of (seed, position), re-derived when needed, so no mask is
+ * stored. */
 #include "nn.h"
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
-#include <cblas.h>
+#include "gemm.h"
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
-/* Scratch per chunk of heads, in floats: bounds memory for long sequences and keeps a chunk's
- * score matrices in cache between the phases. */
-#define CHUNK_FLOATS ((int64_t)1 << 20)
 
 static int att_check(const tau_attention_params *p, int has_mask) {
     if (!p) return tau_fail("attention: missing parameters");
@@ -68,9 +67,9 @@ static void apply_dropout(const float *src, float *dst, int64_t n, uint64_t base
 typedef struct {
     const tau_attention_params *p;
     const float *mask;
-    int64_t head0;               /* first head (b * H + h) of the chunk */
-    float *probs;                /* probabilities of the chunk */
-    float *drop;                 /* dropped probabilities of the chunk, or NULL */
+    int64_t head0;               /* head (b * H + h) of row 0 */
+    float *probs;                /* probabilities from row 0 on */
+    float *drop;                 /* dropped probabilities, or NULL */
     float *dp;                   /* backward: gradient of the probabilities, becomes d(scores) */
 } attwork;
 
@@ -112,7 +111,7 @@ static const float *mask_rows(const tau_attention_params *p, const float *mask, 
     return mask + (mb * p->mask_h + mh) * p->t * p->s;
 }
 
-/* Rows of the chunk: mask, softmax in place, dropout copy. */
+/* Rows of a head: mask, softmax in place, dropout copy. */
 static void softmax_rows(void *ctx, int64_t b, int64_t e) {
     const attwork *w = ctx;
     const tau_attention_params *p = w->p;
@@ -137,44 +136,81 @@ static void softmax_rows(void *ctx, int64_t b, int64_t e) {
     }
 }
 
+/* A run of heads per part; part i owns T x S floats of scratch per buffer it needs. */
+typedef struct {
+    const tau_attention_params *p;
+    const float *q, *k, *v, *mask, *dout;
+    float *out, *probs, *dq, *dk, *dv;
+    const float *cprobs;
+    float *scratch;
+    int64_t parts;
+    float scale;
+} headwork;
+
+static void head_run(const headwork *w, int64_t part, int64_t *h0, int64_t *h1) {
+    int64_t heads = w->p->b * w->p->h;
+    *h0 = heads * part / w->parts;
+    *h1 = heads * (part + 1) / w->parts;
+}
+
+static void forward_heads(void *ctx, int64_t b, int64_t e) {
+    const headwork *w = ctx;
+    const tau_attention_params *p = w->p;
+    const int64_t t = p->t, s = p->s, d = p->d, ts = t * s;
+    for (int64_t part = b; part < e; part++) {
+        int64_t h0, h1;
+        head_run(w, part, &h0, &h1);
+        float *drop = p->dropout > 0 ? w->scratch + part * ts : NULL;
+        for (int64_t hd = h0; hd < h1 && !tau_interrupted; hd++) {
+            float *pr = w->probs + hd * ts;
+            tau_gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, w->scale, w->q + hd * t * d,
+                     (int)d, w->k + hd * s * d, (int)d, 0.0f, pr, (int)s);
+            attwork rows = {p, w->mask, hd, pr, drop, NULL};
+            softmax_rows(&rows, 0, t);
+            tau_gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, 1.0f, drop ? drop : pr,
+                     (int)s, w->v + hd * s * d, (int)d, 0.0f, w->out + hd * t * d, (int)d);
+        }
+    }
+}
+
+/* Parts: one per thread while there are heads for them. Allocates `buffers` T x S scratch
+ * matrices per part. */
+static int plan_heads(headwork *w, int buffers) {
+    const tau_attention_params *p = w->p;
+    int64_t heads = p->b * p->h;
+    w->parts = tau_get_num_threads() < heads ? tau_get_num_threads() : heads;
+    w->scratch = NULL;
+    if (buffers == 0) return TAU_OK;
+    w->scratch = tau_alloc((size_t)(w->parts * buffers * p->t * p->s) * sizeof(float));
+    if (!w->scratch)
+        return tau_fail("attention: out of memory for %lld scratch values",
+                        (long long)(w->parts * buffers * p->t * p->s));
+    return TAU_OK;
+}
+
+static int run_heads(headwork *w, tau_range_fn fn, int buffers) {
+    if (w->parts > 1) tau_parallel_for(w->parts, 1, fn, w);
+    else fn(w, 0, 1);
+    tau_free(w->scratch, (size_t)(w->parts * buffers * w->p->t * w->p->s) * sizeof(float));
+    if (tau_interrupted) return tau_fail("interrupted");
+    return TAU_OK;
+}
+
 /* q is (B, H, T, D), k and v are (B, H, S, D), mask is (mask_b, mask_h, T, S) or NULL;
  * out is (B, H, T, D), probs is (B, H, T, S). */
 int tau_attention_forward(const float *q, const float *k, const float *v, const float *mask,
                           float *out, float *probs, const tau_attention_params *p) {
     if (att_check(p, mask != NULL) != TAU_OK) return TAU_ERR;
-    const int64_t heads = p->b * p->h, t = p->t, s = p->s, d = p->d, ts = t * s;
-    if (heads == 0) return TAU_OK;
+    if (p->b * p->h == 0) return TAU_OK;
     if (!q || !k || !v || !out || !probs) return tau_fail("attention: missing q, k, v, out or probs array");
-    const float scale = att_scale(p);
-    const int dropping = p->dropout > 0;
-    int64_t chunk = CHUNK_FLOATS / ts;
-    if (chunk < 1) chunk = 1;
-    if (chunk > heads) chunk = heads;
-    size_t dbytes = dropping ? (size_t)(chunk * ts) * sizeof(float) : 0;
-    float *drop = dropping ? tau_alloc(dbytes) : NULL;
-    if (dropping && !drop) return tau_fail("attention: out of memory for %lld dropout probabilities", (long long)(chunk * ts));
-    for (int64_t h0 = 0; h0 < heads; h0 += chunk) {
-        if (tau_interrupted) { tau_free(drop, dbytes); return tau_fail("interrupted"); }
-        int64_t cnt = heads - h0 < chunk ? heads - h0 : chunk;
-        for (int64_t i = 0; i < cnt; i++) {
-            int64_t hd = h0 + i;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, scale,
-                        q + hd * t * d, (int)d, k + hd * s * d, (int)d, 0.0f, probs + hd * ts, (int)s);
-        }
-        attwork w = {p, mask, h0, probs + h0 * ts, drop, NULL};
-        tau_parallel_for(cnt * t, (8192 + s - 1) / s, softmax_rows, &w);
-        for (int64_t i = 0; i < cnt; i++) {
-            int64_t hd = h0 + i;
-            const float *pa = dropping ? drop + i * ts : probs + hd * ts;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, 1.0f,
-                        pa, (int)s, v + hd * s * d, (int)d, 0.0f, out + hd * t * d, (int)d);
-        }
-    }
-    tau_free(drop, dbytes);
-    return TAU_OK;
+    TAU_CHECK_INTERRUPT();
+    headwork w = {p, q, k, v, mask, NULL, out, probs, NULL, NULL, NULL, NULL, NULL, 0, att_scale(p)};
+    const int buffers = p->dropout > 0;
+    if (plan_heads(&w, buffers) != TAU_OK) return TAU_ERR;
+    return run_heads(&w, forward_heads, buffers);
 }
 
-/* The dropped probabilities of a chunk, for dv. */
+/* The dropped probabilities of a head, for dv. */
 static void dropped_rows(void *ctx, int64_t b, int64_t e) {
     const attwork *w = ctx;
     const tau_attention_params *p = w->p;
@@ -199,61 +235,53 @@ static void softmax_grad_rows(void *ctx, int64_t b, int64_t e) {
     }
 }
 
+/* Per head: dv = Pd^T dout; dP = dout v^T, through dropout and the softmax to d(scores);
+ * dq = scale d(scores) k, dk = scale d(scores)^T q. Scratch: dP, then the dropped P. */
+static void backward_heads(void *ctx, int64_t b, int64_t e) {
+    const headwork *w = ctx;
+    const tau_attention_params *p = w->p;
+    const int64_t t = p->t, s = p->s, d = p->d, ts = t * s;
+    const int need_dp = w->dq || w->dk, need_drop = p->dropout > 0 && w->dv;
+    const int64_t buffers = need_dp + need_drop;
+    for (int64_t part = b; part < e; part++) {
+        int64_t h0, h1;
+        head_run(w, part, &h0, &h1);
+        float *dp = need_dp ? w->scratch + part * buffers * ts : NULL;
+        float *drop = need_drop ? w->scratch + (part * buffers + need_dp) * ts : NULL;
+        for (int64_t hd = h0; hd < h1 && !tau_interrupted; hd++) {
+            const float *pr = w->cprobs + hd * ts, *dout = w->dout + hd * t * d;
+            attwork rows = {p, NULL, hd, (float *)pr, drop, dp};
+            if (w->dv) {
+                if (drop) dropped_rows(&rows, 0, t);
+                tau_gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, 1.0f, drop ? drop : pr,
+                         (int)s, dout, (int)d, 0.0f, w->dv + hd * s * d, (int)d);
+            }
+            if (!need_dp) continue;
+            tau_gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, 1.0f, dout, (int)d,
+                     w->v + hd * s * d, (int)d, 0.0f, dp, (int)s);
+            softmax_grad_rows(&rows, 0, t);
+            if (w->dq)
+                tau_gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, w->scale, dp, (int)s,
+                         w->k + hd * s * d, (int)d, 0.0f, w->dq + hd * t * d, (int)d);
+            if (w->dk)
+                tau_gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, w->scale, dp, (int)s,
+                         w->q + hd * t * d, (int)d, 0.0f, w->dk + hd * s * d, (int)d);
+        }
+    }
+}
+
 /* q, dq are (B, H, T, D); k, v, dk, dv are (B, H, S, D); probs (B, H, T, S) from the forward;
  * dout is (B, H, T, D). */
 int tau_attention_backward(const float *q, const float *k, const float *v, const float *probs,
                            const float *dout, float *dq, float *dk, float *dv,
                            const tau_attention_params *p) {
     if (att_check(p, 0) != TAU_OK) return TAU_ERR;
-    const int64_t heads = p->b * p->h, t = p->t, s = p->s, d = p->d, ts = t * s;
-    if (heads == 0 || (!dq && !dk && !dv)) return TAU_OK;
+    if (p->b * p->h == 0 || (!dq && !dk && !dv)) return TAU_OK;
     if (!probs || !dout || ((dq || dk) && !v) || (dq && !k) || (dk && !q))
         return tau_fail("attention: backward is missing q, k, v, probs or dout");
-    const float scale = att_scale(p);
-    const int dropping = p->dropout > 0;
-    int64_t chunk = CHUNK_FLOATS / ts;
-    if (chunk < 1) chunk = 1;
-    if (chunk > heads) chunk = heads;
-    const size_t cbytes = (size_t)(chunk * ts) * sizeof(float);
-    const int need_dp = dq || dk, need_drop = dropping && dv;
-    float *dp = need_dp ? tau_alloc(cbytes) : NULL;
-    float *drop = need_drop ? tau_alloc(cbytes) : NULL;
-    if ((need_dp && !dp) || (need_drop && !drop)) {
-        tau_free(dp, cbytes);
-        tau_free(drop, cbytes);
-        return tau_fail("attention: out of memory for %lld backward scratch values", (long long)(chunk * ts));
-    }
-    for (int64_t h0 = 0; h0 < heads; h0 += chunk) {
-        if (tau_interrupted) { tau_free(dp, cbytes); tau_free(drop, cbytes); return tau_fail("interrupted"); }
-        int64_t cnt = heads - h0 < chunk ? heads - h0 : chunk;
-        attwork w = {p, NULL, h0, (float *)probs + h0 * ts, drop, dp};
-        if (dv) {
-            if (dropping) tau_parallel_for(cnt * t, (8192 + s - 1) / s, dropped_rows, &w);
-            for (int64_t i = 0; i < cnt; i++) {
-                int64_t hd = h0 + i;
-                const float *pa = dropping ? drop + i * ts : probs + hd * ts;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, 1.0f,
-                            pa, (int)s, dout + hd * t * d, (int)d, 0.0f, dv + hd * s * d, (int)d);
-            }
-        }
-        if (!need_dp) continue;
-        for (int64_t i = 0; i < cnt; i++) {
-            int64_t hd = h0 + i;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, 1.0f,
-                        dout + hd * t * d, (int)d, v + hd * s * d, (int)d, 0.0f, dp + i * ts, (int)s);
-        }
-        tau_parallel_for(cnt * t, (8192 + s - 1) / s, softmax_grad_rows, &w);
-        for (int64_t i = 0; i < cnt; i++) {
-            int64_t hd = h0 + i;
-            if (dq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, scale,
-                            dp + i * ts, (int)s, k + hd * s * d, (int)d, 0.0f, dq + hd * t * d, (int)d);
-            if (dk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, scale,
-                            dp + i * ts, (int)s, q + hd * t * d, (int)d, 0.0f, dk + hd * s * d, (int)d);
-        }
-    }
-    tau_free(dp, cbytes);
-    tau_free(drop, cbytes);
-    return TAU_OK;
+    TAU_CHECK_INTERRUPT();
+    headwork w = {p, q, k, v, NULL, dout, NULL, NULL, dq, dk, dv, probs, NULL, 0, att_scale(p)};
+    const int buffers = (dq || dk) + (p->dropout > 0 && dv);
+    if (plan_heads(&w, buffers) != TAU_OK) return TAU_ERR;
+    return run_heads(&w, backward_heads, buffers);
 }

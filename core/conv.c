@@ -1,11 +1,14 @@
-/* 2-D convolution lowered to cblas_sgemm.
+/* 2-D convolution lowered to GEMM (tau_gemm, OpenBLAS single-threaded).
  *
  * Lowering is per image: the column matrix of one image (C*kh*kw, OH*OW) stays small enough
  * to live in L2 between im2col and the GEMM, and the GEMM writes y in NCHW order directly; a
  * whole-batch lowering was measured slower here (its column matrix streams through memory and
- * its output needs a transpose). With several threads, im2col/col2im of a few images at a time
- * run in our pool, then the GEMMs run on threaded OpenBLAS from this thread: the two pools take
- * turns, they never run together.
+ * its output needs a transpose). With several threads the batch is split into one contiguous
+ * run of images per thread, each lowered and multiplied by its own thread with its own column
+ * buffer: no synchronisation per image, and the columns stay in that core's cache. The weight
+ * gradient is summed per run and the runs are added in a fixed order, so a given thread count
+ * always gives the same bits. A single image (or one thread) runs serially and lets tau_gemm
+ * split each product instead.
  *
  * 1x1 stride-1 unpadded convolutions use x itself as the column matrix. Depthwise convolutions
  * (one input channel per group) are a GEMM with one row, so they use a direct loop instead. */
@@ -13,12 +16,13 @@
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
-#include <cblas.h>
+#include "gemm.h"
 #include <limits.h>
 #include <string.h>
 
-/* Columns of this many images are built per pool dispatch when more than one thread runs. */
-#define CHUNK_BYTES ((size_t)4 << 20)
+/* Above this much scratch per thread the batch is not split by image: products that large
+ * split well on their own. */
+#define PART_BYTES_MAX ((size_t)32 << 20)
 
 /* Strided lowering works on phase planes: the input plane split by (row mod stride_h, column
  * mod stride_w). A kernel tap then reads one phase plane at unit stride, so every row of the
@@ -119,7 +123,8 @@ static int setup(const tau_conv2d_params *p, geom *g) {
     g->ckk = p->c * g->kk;
     g->direct_1x1 = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                     p->pad_h == 0 && p->pad_w == 0;
-    g->phased = p->stride_h * p->stride_w <= MAX_PHASES;
+    g->phased = p->stride_h <= MAX_PHASES && p->stride_w <= MAX_PHASES &&
+                p->stride_h * p->stride_w <= MAX_PHASES;
     g->taps_cached = 0;
     if (g->phased) {
         int64_t off = 0;
@@ -192,6 +197,19 @@ static void gather(float *restrict d, const float *restrict s, int64_t stride, i
     for (; j < n; j++) d[j] = s[j * stride];
 }
 
+/* d (rows, n) = s[r * row_stride + j * stride]. */
+static void gather_rows(float *restrict d, const float *restrict s, int64_t rows, int64_t n,
+                        int64_t row_stride, int64_t stride) {
+    for (int64_t r = 0; r < rows; r++, d += n, s += row_stride) {
+        int64_t j = 0;
+        if (stride == 2)
+            for (; j + 4 <= n; j += 4) {
+                d[j] = s[2 * j]; d[j + 1] = s[2 * j + 2]; d[j + 2] = s[2 * j + 4]; d[j + 3] = s[2 * j + 6];
+            }
+        for (; j < n; j++) d[j] = s[j * stride];
+    }
+}
+
 /* Output rows [lo, hi) read inside the input for kernel row ky. */
 static void valid_rows(const geom *g, int64_t ky, int64_t *lo, int64_t *hi) {
     const tau_conv2d_params *p = g->p;
@@ -215,10 +233,20 @@ static void im2col_plane_slow(const geom *g, const float *x, float *col) {
             int64_t lo, hi;
             valid_cols(g, kx, &lo, &hi);
             int64_t off = kx * p->dil_w - p->pad_w;
-            memset(dst, 0, (size_t)g->ohw * sizeof *dst);
-            for (int64_t oy = ylo; oy < yhi && hi > lo; oy++) {
+            if (ylo == 0 && yhi == g->oh && lo == 0 && hi == ow) {
+                /* No padding in reach (a strided 1x1 convolution): one gather for the plane. */
+                gather_rows(dst, x + (ky * p->dil_h - p->pad_h) * p->w + off, g->oh, ow,
+                            p->stride_h * p->w, sw);
+                continue;
+            }
+            memset(dst, 0, (size_t)(ylo * ow) * sizeof *dst);
+            memset(dst + yhi * ow, 0, (size_t)((g->oh - yhi) * ow) * sizeof *dst);
+            for (int64_t oy = ylo; oy < yhi; oy++) {
                 int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                gather(dst + oy * ow + lo, x + iy * p->w + off + lo * sw, sw, hi - lo);
+                float *d = dst + oy * ow;
+                for (int64_t o = 0; o < lo; o++) d[o] = 0;
+                if (hi > lo) gather(d + lo, x + iy * p->w + off + lo * sw, sw, hi - lo);
+                for (int64_t o = hi > lo ? hi : lo; o < ow; o++) d[o] = 0;
             }
         }
     }
@@ -383,96 +411,169 @@ static void col2im_plane(const geom *g, float *col, float *dx, float *scratch) {
     if (strided(g)) merge_phases(g, scratch, dx);
 }
 
-/* Pool work over (image of the chunk, channel) pairs. */
+/* Strided lowering through phases needs one plane of scratch. With fewer taps than phases (a
+ * strided 1x1 convolution reads a quarter of its input) the split costs more than it saves,
+ * and the plane is lowered tap by tap with strided reads instead. */
+static int phase_lowering(const geom *g) {
+    return strided(g) && g->phased && g->kk >= g->p->stride_h * g->p->stride_w;
+}
+
+/* Column matrix of one image (C*kh*kw, OH*OW); plane is h*w floats of scratch. */
+static void lower_image(const geom *g, const float *x, float *col, float *plane) {
+    const int ph = phase_lowering(g);
+    for (int64_t ch = 0; ch < g->p->c; ch++) {
+        const float *xc = x + ch * g->hw;
+        float *cc = col + ch * g->kk * g->ohw;
+        if (strided(g) && !ph) im2col_plane_slow(g, xc, cc);
+        else im2col_plane(g, xc, cc, plane);
+    }
+}
+
+/* Input gradient of one image from its column gradient (which is used up). */
+static void unlower_image(const geom *g, float *col, float *dx, float *plane) {
+    const int ph = phase_lowering(g);
+    for (int64_t ch = 0; ch < g->p->c; ch++) {
+        float *cc = col + ch * g->kk * g->ohw;
+        float *dc = dx + ch * g->hw;
+        if (strided(g) && !ph) col2im_plane_slow(g, cc, dc);
+        else col2im_plane(g, cc, dc, plane);
+    }
+}
+
+/* One run of images per part; each part owns `scratch` floats at part * part_floats: a column
+ * matrix then a phase plane, and for the weight gradient a partial sum. */
 typedef struct {
     const geom *g;
-    const float *x;              /* first image of the chunk */
-    float *col;                  /* column matrices of the chunk, one per image */
-    float *dx;
-} colwork;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw;
+    float *scratch;
+    int64_t part_floats, parts;
+} convwork;
 
-/* Strided lowering through phases needs one plane of scratch per task. With fewer taps than
- * phases (a strided 1x1 convolution reads a quarter of its input) the split costs more than it
- * saves, and the plane is lowered tap by tap with strided reads instead; likewise should the
- * scratch be unavailable (same result, slower). */
-static float *range_scratch(const geom *g) {
-    const int64_t nph = g->p->stride_h * g->p->stride_w;
-    return strided(g) && g->phased && g->kk >= nph ? tau_alloc((size_t)g->hw * sizeof(float)) : NULL;
+static float *part_col(const convwork *t, int64_t part) { return t->scratch + part * t->part_floats; }
+static float *part_plane(const convwork *t, int64_t part) {
+    return part_col(t, part) + (t->g->direct_1x1 ? 0 : t->g->ckk * t->g->ohw);
 }
 
-static void im2col_range(void *ctx, int64_t b, int64_t e) {
-    colwork *w = ctx;
-    const geom *g = w->g;
-    int64_t c = g->p->c;
-    float *scratch = range_scratch(g);
-    for (int64_t i = b; i < e; i++) {
-        int64_t img = i / c, ch = i % c;
-        const float *x = w->x + (img * c + ch) * g->hw;
-        float *col = w->col + (img * g->ckk + ch * g->kk) * g->ohw;
-        if (strided(g) && !scratch) im2col_plane_slow(g, x, col);
-        else im2col_plane(g, x, col, scratch);
+static void image_run(const convwork *t, int64_t part, int64_t *n0, int64_t *n1) {
+    *n0 = t->g->p->n * part / t->parts;
+    *n1 = t->g->p->n * (part + 1) / t->parts;
+}
+
+static void forward_parts(void *ctx, int64_t b, int64_t e) {
+    const convwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    const int64_t wg = g->kg * g->cg * g->kk, lda = g->cg * g->kk;
+    const int prefill = t->b || lda < 32;
+    for (int64_t part = b; part < e; part++) {
+        int64_t n0, n1;
+        image_run(t, part, &n0, &n1);
+        float *col = part_col(t, part);
+        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
+            const float *src = t->x + n * p->c * g->hw;
+            if (!g->direct_1x1) { lower_image(g, src, col, part_plane(t, part)); src = col; }
+            float *yn = t->y + n * p->k * g->ohw;
+            /* sgemm with beta 0 clears y first anyway, so starting from the bias is free; with a
+             * short inner dimension (first layers, 1x1) our fill beats OpenBLAS's clearing pass
+             * (measured), so y is cleared here too. */
+            if (prefill)
+                for (int64_t k = 0; k < p->k; k++) fill(yn + k * g->ohw, t->b ? t->b[k] : 0.0f, g->ohw);
+            for (int64_t gr = 0; gr < p->groups; gr++)
+                tau_gemm(CblasNoTrans, CblasNoTrans, (int)g->kg, (int)g->ohw, (int)lda, 1.0f,
+                         t->w + gr * wg, (int)lda, src + gr * lda * g->ohw, (int)g->ohw,
+                         prefill ? 1.0f : 0.0f, yn + gr * g->kg * g->ohw, (int)g->ohw);
+        }
     }
-    if (scratch) tau_free(scratch, (size_t)g->hw * sizeof(float));
 }
 
-static void col2im_range(void *ctx, int64_t b, int64_t e) {
-    colwork *w = ctx;
-    const geom *g = w->g;
-    int64_t c = g->p->c;
-    float *scratch = range_scratch(g);
-    for (int64_t i = b; i < e; i++) {
-        int64_t img = i / c, ch = i % c;
-        float *col = w->col + (img * g->ckk + ch * g->kk) * g->ohw;
-        float *dx = w->dx + (img * c + ch) * g->hw;
-        if (strided(g) && !scratch) col2im_plane_slow(g, col, dx);
-        else col2im_plane(g, col, dx, scratch);
+/* dcol = w^T dy per image and group, then col2im. */
+static void dx_parts(void *ctx, int64_t b, int64_t e) {
+    const convwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    const int64_t wg = g->kg * g->cg * g->kk, lda = g->cg * g->kk;
+    for (int64_t part = b; part < e; part++) {
+        int64_t n0, n1;
+        image_run(t, part, &n0, &n1);
+        float *col = part_col(t, part);
+        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
+            float *dxn = t->dx + n * p->c * g->hw;
+            float *dst = g->direct_1x1 ? dxn : col;
+            const float *dyn = t->dy + n * p->k * g->ohw;
+            for (int64_t gr = 0; gr < p->groups; gr++)
+                tau_gemm(CblasTrans, CblasNoTrans, (int)lda, (int)g->ohw, (int)g->kg, 1.0f,
+                         t->w + gr * wg, (int)lda, dyn + gr * g->kg * g->ohw, (int)g->ohw, 0.0f,
+                         dst + gr * lda * g->ohw, (int)g->ohw);
+            if (!g->direct_1x1) unlower_image(g, col, dxn, part_plane(t, part));
+        }
     }
-    if (scratch) tau_free(scratch, (size_t)g->hw * sizeof(float));
 }
 
-/* Tasks allocate their scratch as they start; running alone or together depends on timing,
- * so the cache is stocked for every thread up front: after the first call no task reaches the
- * heap. */
-static void stock_scratch(const geom *g) {
-    void *blocks[64];
-    int n = tau_get_num_threads();
-    if (n > 64) n = 64;
-    int got = 0;
-    for (; got < n; got++) {
-        blocks[got] = range_scratch(g);
-        if (!blocks[got]) break;
+/* Part 0 sums its images into dw itself, part i > 0 into the tail of its scratch. */
+static float *part_dw(const convwork *t, int64_t part) {
+    if (part == 0) return t->dw;
+    const geom *g = t->g;
+    return part_plane(t, part) + (phase_lowering(g) ? g->hw : 0);
+}
+
+static void dw_parts(void *ctx, int64_t b, int64_t e) {
+    const convwork *t = ctx;
+    const geom *g = t->g;
+    const tau_conv2d_params *p = g->p;
+    const int64_t wg = g->kg * g->cg * g->kk, lda = g->cg * g->kk;
+    for (int64_t part = b; part < e; part++) {
+        int64_t n0, n1;
+        image_run(t, part, &n0, &n1);
+        float *col = part_col(t, part), *acc = part_dw(t, part);
+        if (n1 == n0) memset(acc, 0, (size_t)(p->groups * wg) * sizeof *acc);
+        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
+            const float *src = t->x + n * p->c * g->hw;
+            if (!g->direct_1x1) { lower_image(g, src, col, part_plane(t, part)); src = col; }
+            const float *dyn = t->dy + n * p->k * g->ohw;
+            for (int64_t gr = 0; gr < p->groups; gr++)
+                tau_gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
+                         dyn + gr * g->kg * g->ohw, (int)g->ohw, src + gr * lda * g->ohw, (int)g->ohw,
+                         n == n0 ? 0.0f : 1.0f, acc + gr * wg, (int)lda);
+        }
     }
-    for (int i = 0; i < got; i++) tau_free(blocks[i], (size_t)g->hw * sizeof(float));
 }
 
-/* Builds (or, for col2im, consumes) the column matrices of images [n0, n0+cnt). */
-static void lower(const geom *g, const float *x, float *col, int64_t n0, int64_t cnt) {
-    colwork w = {g, x + n0 * g->p->c * g->hw, col, NULL};
-    stock_scratch(g);
-    int64_t items = cnt * g->p->c;
-    /* A plane with its kernel taps is a few microseconds of work: enough to amortise a wake-up
-     * only in batches of several. */
-    int64_t grain = (4096 + g->kk * g->ohw - 1) / (g->kk * g->ohw);
-    tau_parallel_for(items, grain < 1 ? 1 : grain, im2col_range, &w);
+/* Splits the batch over the threads unless there is one image, one thread, or the scratch per
+ * thread would be too large; allocates every part's scratch (the caller frees it). */
+static int plan_parts(const geom *g, convwork *t, int need_dw, const char *what) {
+    const tau_conv2d_params *p = g->p;
+    int64_t parts = tau_get_num_threads();
+    if (parts > p->n) parts = p->n;
+    if (parts < 1) parts = 1;
+    int64_t floats = (g->direct_1x1 ? 0 : g->ckk * g->ohw) + (phase_lowering(g) ? g->hw : 0);
+    if (parts > 1 && need_dw) floats += p->k * g->cg * g->kk;
+    if (parts > 1 && (size_t)floats * sizeof(float) > PART_BYTES_MAX) {
+        parts = 1;
+        floats = (g->direct_1x1 ? 0 : g->ckk * g->ohw) + (phase_lowering(g) ? g->hw : 0);
+    }
+    t->g = g;
+    t->parts = parts;
+    t->part_floats = floats;
+    t->scratch = tau_alloc((size_t)(parts * floats) * sizeof(float));
+    if (!t->scratch)
+        return tau_fail("conv2d: out of memory for %lld floats of %s scratch",
+                        (long long)(parts * floats), what);
+    return TAU_OK;
 }
 
-static void unlower(const geom *g, float *col, float *dx, int64_t n0, int64_t cnt) {
-    colwork w = {g, NULL, col, dx + n0 * g->p->c * g->hw};
-    stock_scratch(g);
-    int64_t items = cnt * g->p->c;
-    int64_t grain = (4096 + g->kk * g->ohw - 1) / (g->kk * g->ohw);
-    tau_parallel_for(items, grain < 1 ? 1 : grain, col2im_range, &w);
+static void free_parts(convwork *t) {
+    tau_free(t->scratch, (size_t)(t->parts * t->part_floats) * sizeof(float));
+    t->scratch = NULL;
 }
 
-/* Images per chunk: one when the pool has a single thread (the columns then stay in L2),
- * otherwise as many as fit CHUNK_BYTES so the pool has enough planes to share. */
-static int64_t chunk_images(const geom *g) {
-    if (tau_get_num_threads() <= 1) return 1;
-    size_t per = (size_t)g->ckk * (size_t)g->ohw * sizeof(float);
-    int64_t c = per ? (int64_t)(CHUNK_BYTES / per) : 1;
-    if (c < 1) c = 1;
-    if (c > g->p->n) c = g->p->n;
-    return c;
+/* Runs fn over the parts: in the pool when split, else on this thread (where tau_gemm may
+ * split each product over the pool). */
+static int run_parts(convwork *t, tau_range_fn fn) {
+    if (t->parts > 1) tau_parallel_for(t->parts, 1, fn, t);
+    else fn(t, 0, 1);
+    if (tau_interrupted) return tau_fail("interrupted");
+    return TAU_OK;
 }
 
 /* ---- depthwise (one input channel per group): direct loops in the pool ------------------- */
@@ -582,41 +683,17 @@ int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
     if (setup(p, &g) != TAU_OK) return TAU_ERR;
     if (!x || !w || !y) return tau_fail("conv2d: missing input or output array");
     if (p->n == 0) return TAU_OK;
-    const int64_t groups = p->groups, wg = g.kg * g.cg * g.kk;
-    if (g.cg == 1 && groups > 1) {
+    TAU_CHECK_INTERRUPT();
+    if (g.cg == 1 && p->groups > 1) {
         dwwork t = {&g, x, w, b, NULL, y, NULL, NULL};
-        TAU_CHECK_INTERRUPT();
         tau_parallel_for(p->n * p->k, dw_grain(&g), dw_forward_range, &t);
         return TAU_OK;
     }
-    const int64_t chunk = g.direct_1x1 ? 1 : chunk_images(&g);
-    float *col = NULL;
-    size_t colbytes = 0;
-    if (!g.direct_1x1) {
-        colbytes = (size_t)chunk * (size_t)g.ckk * (size_t)g.ohw * sizeof(float);
-        col = tau_alloc(colbytes);
-        if (!col) return tau_fail("conv2d: out of memory for a %lld x %lld column buffer",
-                                  (long long)g.ckk, (long long)(g.ohw * chunk));
-    }
-    for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
-        if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
-        int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
-        if (!g.direct_1x1) lower(&g, x, col, n0, cnt);
-        for (int64_t i = 0; i < cnt; i++) {
-            int64_t n = n0 + i;
-            const float *src = g.direct_1x1 ? x + n * p->c * g.hw : col + i * g.ckk * g.ohw;
-            float *yn = y + n * p->k * g.ohw;
-            /* sgemm with beta 0 clears y first anyway, so starting from the bias is free. */
-            if (b) for (int64_t k = 0; k < p->k; k++) fill(yn + k * g.ohw, b[k], g.ohw);
-            for (int64_t gr = 0; gr < groups; gr++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.kg, (int)g.ohw,
-                            (int)(g.cg * g.kk), 1.0f, w + gr * wg, (int)(g.cg * g.kk),
-                            src + gr * g.cg * g.kk * g.ohw, (int)g.ohw, b ? 1.0f : 0.0f,
-                            yn + gr * g.kg * g.ohw, (int)g.ohw);
-        }
-    }
-    tau_free(col, colbytes);
-    return TAU_OK;
+    convwork t = {&g, x, w, b, NULL, y, NULL, NULL, NULL, 0, 0};
+    if (plan_parts(&g, &t, 0, "column") != TAU_OK) return TAU_ERR;
+    int rc = run_parts(&t, forward_parts);
+    free_parts(&t);
+    return rc;
 }
 
 /* x is (N, C, H, W), w is (K, C/groups, kh, kw), dy is (N, K, OH, OW); dx like x, dw like w,
@@ -626,7 +703,7 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
     geom g;
     if (setup(p, &g) != TAU_OK) return TAU_ERR;
     if (!dy || (dx && !w) || (dw && !x)) return tau_fail("conv2d: missing input array for backward");
-    const int64_t groups = p->groups, wg = g.kg * g.cg * g.kk, lda = g.cg * g.kk;
+    const int64_t wsize = p->k * g.cg * g.kk;
     if (db) {
         for (int64_t k = 0; k < p->k; k++) {
             double acc = 0;
@@ -639,60 +716,25 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
     }
     if (!dx && !dw) return TAU_OK;
     if (p->n == 0) {
-        if (dw) memset(dw, 0, (size_t)(groups * wg) * sizeof *dw);
+        if (dw) memset(dw, 0, (size_t)wsize * sizeof *dw);
         return TAU_OK;
     }
-    if (g.cg == 1 && groups > 1) {
+    TAU_CHECK_INTERRUPT();
+    if (g.cg == 1 && p->groups > 1) {
         dwwork t = {&g, x, w, NULL, dy, NULL, dx, dw};
-        TAU_CHECK_INTERRUPT();
         if (dx) tau_parallel_for(p->n * p->c, dw_grain(&g), dw_dx_range, &t);
         if (dw) tau_parallel_for(p->k, 1, dw_dw_range, &t);
         return TAU_OK;
     }
-    const int64_t chunk = g.direct_1x1 ? 1 : chunk_images(&g);
-    float *col = NULL;
-    size_t colbytes = 0;
-    if (!g.direct_1x1) {
-        colbytes = (size_t)chunk * (size_t)g.ckk * (size_t)g.ohw * sizeof(float);
-        col = tau_alloc(colbytes);
-        if (!col) return tau_fail("conv2d: out of memory for a %lld x %lld column buffer",
-                                  (long long)g.ckk, (long long)(g.ohw * chunk));
+    convwork t = {&g, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
+    if (plan_parts(&g, &t, dw != NULL, "gradient") != TAU_OK) return TAU_ERR;
+    int rc = TAU_OK;
+    if (dx) rc = run_parts(&t, dx_parts);
+    if (rc == TAU_OK && dw) {
+        rc = run_parts(&t, dw_parts);
+        /* Fixed order: the same bits for a given thread count. */
+        for (int64_t part = 1; rc == TAU_OK && part < t.parts; part++) add_to(dw, part_dw(&t, part), wsize);
     }
-    /* Input gradient: dcol = w^T dy per image and group, then col2im. */
-    if (dx) {
-        for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
-            if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
-            int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
-            for (int64_t i = 0; i < cnt; i++) {
-                int64_t n = n0 + i;
-                float *dst = g.direct_1x1 ? dx + n * p->c * g.hw : col + i * g.ckk * g.ohw;
-                const float *dyn = dy + n * p->k * g.ohw;
-                for (int64_t gr = 0; gr < groups; gr++)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lda, (int)g.ohw,
-                                (int)g.kg, 1.0f, w + gr * wg, (int)lda, dyn + gr * g.kg * g.ohw,
-                                (int)g.ohw, 0.0f, dst + gr * lda * g.ohw, (int)g.ohw);
-            }
-            if (!g.direct_1x1) unlower(&g, col, dx, n0, cnt);
-        }
-    }
-    /* Weight gradient: dw = sum over images of dy (K, OH*OW) times col^T. */
-    if (dw) {
-        for (int64_t n0 = 0; n0 < p->n; n0 += chunk) {
-            if (tau_interrupted) { tau_free(col, colbytes); return tau_fail("interrupted"); }
-            int64_t cnt = p->n - n0 < chunk ? p->n - n0 : chunk;
-            if (!g.direct_1x1) lower(&g, x, col, n0, cnt);
-            for (int64_t i = 0; i < cnt; i++) {
-                int64_t n = n0 + i;
-                const float *src = g.direct_1x1 ? x + n * p->c * g.hw : col + i * g.ckk * g.ohw;
-                const float *dyn = dy + n * p->k * g.ohw;
-                for (int64_t gr = 0; gr < groups; gr++)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.kg, (int)lda,
-                                (int)g.ohw, 1.0f, dyn + gr * g.kg * g.ohw, (int)g.ohw,
-                                src + gr * lda * g.ohw, (int)g.ohw, n == 0 ? 0.0f : 1.0f,
-                                dw + gr * wg, (int)lda);
-            }
-        }
-    }
-    tau_free(col, colbytes);
-    return TAU_OK;
+    free_parts(&t);
+    return rc;
 }

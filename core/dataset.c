@@ -204,9 +204,11 @@ static int idx_open(const char *path, int want_ndim, const char *kind, gzFile *o
     const char *zerr;
     size_t hlen = 4 + 4 * (size_t)want_ndim;
     if (gz_read_all(g, hdr, 4, &got, &zerr) != TAU_OK) {
+        /* zlib's message lives in g: format it before closing */
+        int rc = tau_fail("'%s' is not an IDX %s file: only %llu bytes%s%s", path, kind,
+                          (unsigned long long)got, zerr ? ", " : "", zerr ? zerr : "");
         gzclose(g);
-        return tau_fail("'%s' is not an IDX %s file: only %llu bytes%s%s", path, kind,
-                        (unsigned long long)got, zerr ? ", " : "", zerr ? zerr : "");
+        return rc;
     }
     if (hdr[0] != 0 || hdr[1] != 0) {
         gzclose(g);

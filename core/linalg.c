@@ -1,7 +1,7 @@
 /* Matrix products through cblas_sgemm. A 2-D operand whose rows or columns are unit-stride is
  * handed to sgemm as is (transposed if need be); only other layouts are copied. */
 #include "kernels.h"
-#include <cblas.h>
+#include "gemm.h"
 #include <limits.h>
 
 /* How sgemm can read a (rows x cols) matrix at p with strides (rs, cs), or 0 if it cannot. */
@@ -87,7 +87,7 @@ tau_tensor *tau_matmul_forward(tau_tensor *a, tau_tensor *b) {
         float *c = po + bi * m * n;
         if (m == 0 || n == 0) continue;
         if (k == 0) { for (int64_t i = 0; i < m * n; i++) c[i] = 0; continue; }
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, 1.0f,
+        tau_gemm(ta, tb, (int)m, (int)n, (int)k, 1.0f,
                     (const float *)Ac->storage->data + oa, (int)lda,
                     (const float *)Bc->storage->data + ob, (int)ldb, 0.0f, c, (int)(n > 1 ? n : 1));
     }

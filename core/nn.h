@@ -152,8 +152,9 @@ int tau_mse_loss_backward(const float *x, const float *target, const float *dlos
  * shape (mask_b, mask_h, t, s) with mask_b in {1, b} and mask_h in {1, h} (1 broadcasts; a
  * (t, s) mask is mask_b = mask_h = 1); -INFINITY removes a key. causal removes key j for query
  * i when j > i (PyTorch's top-left alignment). A query whose keys are all removed gives zeros.
- * dropout in [0, 1) drops attention probabilities with a keep-mask derived from seed alone, so
- * the backward re-derives it. scale 0 means 1/sqrt(d). */
+ * dropout in [0, 1) drops attention probabilities with a keep-mask derived from seed alone (the
+ * rate resolved to 1/65536), so the backward re-derives it; the same seed gives the same mask
+ * for any thread count. scale 0 means 1/sqrt(d). */
 typedef struct {
     int64_t b, h, t, s, d;
     int64_t mask_b, mask_h;

@@ -1,12 +1,13 @@
-/* The project's one thread pool and the one place that sets thread counts. Either our pool
- * runs single-threaded work items, or OpenBLAS runs threaded from one thread, never both:
- * a function given to tau_parallel_for must not call cblas. */
+/* The project's one thread pool and the one place that sets thread counts. OpenBLAS is kept
+ * single-threaded and matrix products are split over this pool (core/gemm.h), so two pools
+ * never compete for the cores. */
 #ifndef TAU_PARALLEL_H
 #define TAU_PARALLEL_H
 #include <stdint.h>
 
 int tau_get_num_threads(void);
-/* Sets OpenBLAS's threads and the pool's; n < 1 is clamped to 1. Default: the core count. */
+/* Sets the pool's threads (OpenBLAS stays at one); n < 1 is clamped to 1. Default: the core
+ * count. */
 void tau_set_num_threads(int n);
 
 /* fn(ctx, begin, end) over contiguous chunks of [0, n); serial when n < grain, when one thread

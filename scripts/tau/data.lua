@@ -8,6 +8,14 @@ local data = {}
 local Dataset = {}
 Dataset.__index = Dataset
 
+-- Runs a C loader; its errors (which name the file and the problem) are raised at the line
+-- that called the tau.data constructor, not inside this module.
+local function load(loader, ...)
+  local ok, ud = pcall(loader, ...)
+  if not ok then error(ud, 3) end
+  return ud
+end
+
 local function wrap(ud, name)
   local info = ud:info()
   return setmetatable({raw = ud, name = name, n = info.n, channels = info.channels, height = info.height,
@@ -52,13 +60,22 @@ end
 -- A view on some samples: a list of positions, or {first = a, last = b}, or a count n (the
 -- first n).
 function Dataset:subset(sel)
-  local idx = {}
+  local idx, n = {}, self:size()
+  -- positions are checked here, so a bad selection fails at once rather than at a later get
+  local function at(i)
+    if math.type(i) ~= "integer" or i < 1 or i > n then
+      error(string.format("Dataset:subset: position %s out of range 1..%d", tostring(i), n), 3)
+    end
+    return self:_index(i)
+  end
   if type(sel) == "number" then
-    for i = 1, math.min(sel, self:size()) do idx[i] = self:_index(i) end
+    for i = 1, math.min(sel, n) do idx[i] = at(i) end
+  elseif type(sel) ~= "table" then
+    error("Dataset:subset: expected a list of positions, {first = a, last = b} or a count, got " .. type(sel), 2)
   elseif sel.first or sel.last then
-    for i = sel.first or 1, sel.last or self:size() do idx[#idx + 1] = self:_index(i) end
+    for i = sel.first or 1, sel.last or n do idx[#idx + 1] = at(i) end
   else
-    for k, i in ipairs(sel) do idx[k] = self:_index(i) end
+    for k, i in ipairs(sel) do idx[k] = at(i) end
   end
   local sub = setmetatable({}, Dataset)
   for k, v in pairs(self) do sub[k] = v end
@@ -71,53 +88,61 @@ function Dataset:__tostring()
                        self.channels, self.height, self.width, self.classes)
 end
 
-local function opts_of(fn, o)
+-- The options table (or {}); keys outside `allowed` (a space-separated list) are refused, so a
+-- misspelt option (suffle = true) is not silently ignored.
+local function opts_of(fn, o, allowed, what)
   if o == nil then return {} end
-  if type(o) ~= "table" then error(fn .. ": options must be a table, got " .. type(o), 3) end
+  if type(o) ~= "table" then error(fn .. ": " .. (what or "options") .. " must be a table, got " .. type(o), 3) end
+  for k in pairs(o) do
+    if type(k) ~= "string" or not (" " .. allowed .. " "):find(" " .. k .. " ", 1, true) then
+      error(string.format("%s: unknown %s '%s' (valid: %s)", fn, what and what .. " option" or "option", tostring(k),
+                          allowed:gsub(" ", ", ")), 3)
+    end
+  end
   return o
 end
 
 function data.fashion_mnist(o)
-  o = opts_of("tau.data.fashion_mnist", o)
-  return wrap(raw.fashion_mnist(o.root, o.split or "train"), "fashion_mnist/" .. (o.split or "train"))
+  o = opts_of("tau.data.fashion_mnist", o, "root split")
+  return wrap(load(raw.fashion_mnist, o.root, o.split or "train"), "fashion_mnist/" .. (o.split or "train"))
 end
 
 function data.mnist(o)
-  o = opts_of("tau.data.mnist", o)
+  o = opts_of("tau.data.mnist", o, "root split")
   if not o.root then error("tau.data.mnist: option 'root' is required", 2) end
-  return wrap(raw.mnist(o.root, o.split or "train"), "mnist/" .. (o.split or "train"))
+  return wrap(load(raw.mnist, o.root, o.split or "train"), "mnist/" .. (o.split or "train"))
 end
 
 function data.cifar10(o)
-  o = opts_of("tau.data.cifar10", o)
+  o = opts_of("tau.data.cifar10", o, "root split")
   if not o.root then error("tau.data.cifar10: option 'root' is required", 2) end
-  return wrap(raw.cifar10(o.root, o.split or "train"), "cifar10/" .. (o.split or "train"))
+  return wrap(load(raw.cifar10, o.root, o.split or "train"), "cifar10/" .. (o.split or "train"))
 end
 
 function data.cifar100(o)
-  o = opts_of("tau.data.cifar100", o)
+  o = opts_of("tau.data.cifar100", o, "root split labels")
   if not o.root then error("tau.data.cifar100: option 'root' is required", 2) end
   local labels = o.labels or "fine"
   if labels ~= "fine" and labels ~= "coarse" then
     error("tau.data.cifar100: labels must be 'fine' or 'coarse', got " .. tostring(labels), 2)
   end
-  return wrap(raw.cifar100(o.root, o.split or "train", labels == "coarse"), "cifar100/" .. (o.split or "train"))
+  return wrap(load(raw.cifar100, o.root, o.split or "train", labels == "coarse"), "cifar100/" .. (o.split or "train"))
 end
 
 function data.tiny_imagenet(o)
-  o = opts_of("tau.data.tiny_imagenet", o)
+  o = opts_of("tau.data.tiny_imagenet", o, "root split")
   if not o.root then error("tau.data.tiny_imagenet: option 'root' is required", 2) end
-  return wrap(raw.tiny_imagenet(o.root, o.split or "train"), "tiny_imagenet/" .. (o.split or "train"))
+  return wrap(load(raw.tiny_imagenet, o.root, o.split or "train"), "tiny_imagenet/" .. (o.split or "train"))
 end
 
 function data.image_folder(o)
-  o = opts_of("tau.data.image_folder", o)
+  o = opts_of("tau.data.image_folder", o, "root channels")
   if not o.root then error("tau.data.image_folder: option 'root' is required", 2) end
-  return wrap(raw.image_folder(o.root, o.channels or 0), o.root)
+  return wrap(load(raw.image_folder, o.root, o.channels or 0), o.root)
 end
 
 function data.cifar_files(paths, variant)
-  return wrap(raw.cifar_files(paths, variant or "cifar10"), "cifar")
+  return wrap(load(raw.cifar_files, paths, variant or "cifar10"), "cifar")
 end
 
 -- The usual per-channel statistics, for normalize = data.stats.cifar10 and the like.
@@ -133,21 +158,30 @@ data.stats = {
 -- depend on (seed, epoch, batch number), so a pass is reproducible whatever the thread count.
 function data.loader(ds, o)
   if getmetatable(ds) ~= Dataset then error("tau.data.loader: argument 1 must be a data set", 2) end
-  o = opts_of("tau.data.loader", o)
+  o = opts_of("tau.data.loader", o, "batch shuffle seed epoch drop_last normalize augment start")
   local bs = o.batch or 128
   if math.type(bs) ~= "integer" or bs < 1 then error("tau.data.loader: batch must be a positive integer", 2) end
   local n = ds:size()
-  local seed = o.seed or 0
-  local mixed = raw.seed_mix(seed, o.epoch or 0)
+  local function int_opt(key, min)
+    local v = o[key] or 0
+    local i = math.type(v) and math.tointeger(v)
+    if not i or (min and i < min) then
+      error(string.format("tau.data.loader: %s must be %sinteger, got %s", key, min and "a non-negative " or "an ",
+                          tostring(v)), 3)
+    end
+    return i
+  end
+  local seed, epoch, start = int_opt("seed"), int_opt("epoch"), int_opt("start", 0)
+  local mixed = raw.seed_mix(seed, epoch)
   local order
-  if o.shuffle then
+  if o.shuffle and n > 0 then
     order = raw.permutation(n, mixed):totable()
   end
-  local aug = o.augment or {}
-  local norm = o.normalize or {}
+  local aug = opts_of("tau.data.loader", o.augment, "crop flip", "augment")
+  local norm = opts_of("tau.data.loader", o.normalize, "mean std", "normalize")
   local nb = o.drop_last and n // bs or (n + bs - 1) // bs
   -- start: resume a pass after its first `start` batches (same order and augmentation)
-  local b = o.start or 0
+  local b = start
   local it = {}
   function it.len() return nb end
   setmetatable(it, {__call = function()

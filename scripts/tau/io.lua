@@ -7,20 +7,26 @@
 local tau = require "tau"
 local io_ = {}
 
+-- Errors inside flatten are raised without a position; save re-raises them at its caller.
+local function fail(msg) error(msg, 0) end
+
 local function flatten(prefix, v, names, tensors, meta, seen)
   if tau.is_tensor(v) then
     names[#names + 1] = prefix
     tensors[#tensors + 1] = v
   elseif type(v) == "table" then
-    if seen[v] then error("tau.save: the table at '" .. prefix .. "' contains itself", 4) end
+    if seen[v] then fail("tau.save: the table at '" .. prefix .. "' contains itself") end
     seen[v] = true
     for k, x in pairs(v) do
       if type(k) ~= "string" and math.type(k) ~= "integer" then
-        error("tau.save: keys must be strings or integers, got " .. type(k) .. " at '" .. prefix .. "'", 4)
+        fail("tau.save: keys must be strings or integers, got " .. (math.type(k) or type(k)) .. " at '" .. prefix .. "'")
       end
       local ks = tostring(k)
       if type(k) == "string" and (ks:find("/", 1, true) or ks:match("^#") or ks == "") then
-        error("tau.save: key '" .. ks .. "' may not be empty, contain '/' or start with '#'", 4)
+        fail("tau.save: key '" .. ks .. "' may not be empty, contain '/' or start with '#'")
+      end
+      if ks:find("\0", 1, true) or not utf8.len(ks) then
+        fail("tau.save: key " .. string.format("%q", ks) .. " at '" .. prefix .. "' is not valid UTF-8 text (or holds a NUL byte)")
       end
       if type(k) == "string" and ks:match("^%-?%d+$") then ks = "#" .. ks end -- a string that looks numeric
       flatten(prefix == "" and ks or prefix .. "/" .. ks, x, names, tensors, meta, seen)
@@ -29,23 +35,56 @@ local function flatten(prefix, v, names, tensors, meta, seen)
     if next(v) == nil then meta["t:" .. prefix] = "{}" end
   elseif math.type(v) == "integer" then meta["i:" .. prefix] = string.format("%d", v)
   elseif type(v) == "number" then meta["n:" .. prefix] = string.format("%.17g", v)
-  elseif type(v) == "string" then meta["s:" .. prefix] = v
+  elseif type(v) == "string" then
+    -- the header is JSON text read as C strings: a NUL byte would cut the value short
+    if v:find("\0", 1, true) or not utf8.len(v) then
+      fail("tau.save: the string at '" .. prefix .. "' is not valid UTF-8 text (or holds a NUL byte)")
+    end
+    meta["s:" .. prefix] = v
   elseif type(v) == "boolean" then meta["b:" .. prefix] = tostring(v)
-  else error("tau.save: cannot save a " .. type(v) .. " at '" .. prefix .. "'", 4) end
+  else fail("tau.save: cannot save a " .. type(v) .. " at '" .. prefix .. "'") end
+end
+
+-- The file's CRC (written by the C layer) covers only the tensor bytes; this digest covers the
+-- rest of the header (every metadata entry, each tensor's name, dtype and shape), so that a
+-- damaged number, string or name is refused too instead of loading silently. FNV-1a, 64-bit.
+local HEADER_KEY = "tau.header"
+
+local function header_digest(names, tensors, meta)
+  local lines = {}
+  for k, v in pairs(meta) do
+    if k ~= HEADER_KEY and k ~= "tau.checksum" then lines[#lines + 1] = "m\0" .. k .. "\0" .. v end
+  end
+  for i, name in ipairs(names) do
+    local t = tensors[i]
+    lines[#lines + 1] = "t\0" .. name .. "\0" .. t:dtype() .. "\0" .. table.concat(t:size(), ",")
+  end
+  table.sort(lines)
+  local h = 0xcbf29ce484222325
+  for _, line in ipairs(lines) do
+    for i = 1, #line do h = (h ~ line:byte(i)) * 0x100000001b3 end
+    h = (h ~ 10) * 0x100000001b3
+  end
+  return string.format("fnv1a64:%016x", h)
 end
 
 function io_.save(path, tbl, metadata)
   if type(path) ~= "string" then error("tau.save: argument 1 must be a file path", 2) end
   if type(tbl) ~= "table" then error("tau.save: argument 2 must be a table, got " .. type(tbl), 2) end
   local names, tensors, meta = {}, {}, {}
-  flatten("", tbl, names, tensors, meta, {})
+  local ok, err = pcall(flatten, "", tbl, names, tensors, meta, {})
+  if not ok then error(err, 2) end
   for k, v in pairs(metadata or {}) do meta["m:" .. tostring(k)] = tostring(v) end
   meta["tau.version"] = tau.version
-  tau._st_write(path, names, tensors, meta)
+  meta[HEADER_KEY] = header_digest(names, tensors, meta)
+  -- under pcall the C error carries no position; raised again at the caller's line
+  ok, err = pcall(tau._st_write, path, names, tensors, meta)
+  if not ok then error(err, 2) end
 end
 
 local function insert(root, dotted, v)
   local t, keys = root, {}
+  if dotted == "" then return end -- the root table itself (saved empty)
   for part in dotted:gmatch("[^/]+") do
     local k
     if part:match("^#") then k = part:sub(2)
@@ -61,22 +100,40 @@ local function insert(root, dotted, v)
   t[keys[#keys]] = v
 end
 
+-- Numbers saved as floats stay floats (3.0 is not 3), infinities and NaN included.
+local function float_of(s)
+  local x = tonumber(s)
+  if math.type(x) == "integer" then x = tonumber(s .. ".0") end -- "-0" is -0.0
+  if x then return x end
+  if s:match("^%-?inf") then return s:sub(1, 1) == "-" and -math.huge or math.huge end
+  return 0.0 / 0.0
+end
+
 -- Returns the nested table, and the user metadata given to save (or the raw metadata of a file
 -- written by another tool).
 function io_.load(path)
   if type(path) ~= "string" then error("tau.load: argument 1 must be a file path", 2) end
-  local tensors, meta = tau._st_read(path)
+  local ok, tensors, meta = pcall(tau._st_read, path)
+  if not ok then error(tensors, 2) end
+  if meta[HEADER_KEY] then
+    local names, list = {}, {}
+    for name, t in pairs(tensors) do names[#names + 1], list[#list + 1] = name, t end
+    if header_digest(names, list, meta) ~= meta[HEADER_KEY] then
+      error("tau.load: '" .. path .. "': header checksum mismatch: a name, shape or value in the header was altered " ..
+            "(the file is corrupt)", 2)
+    end
+  end
   local out, user = {}, {}
   for name, t in pairs(tensors) do insert(out, name, t) end
   for k, v in pairs(meta) do
     local kind, key = k:match("^(%a):(.*)$")
     if kind == "i" then insert(out, key, math.tointeger(tonumber(v)))
-    elseif kind == "n" then insert(out, key, tonumber(v))
+    elseif kind == "n" then insert(out, key, float_of(v))
     elseif kind == "s" then insert(out, key, v)
     elseif kind == "b" then insert(out, key, v == "true")
     elseif kind == "t" then insert(out, key, {})
     elseif kind == "m" then user[key] = v
-    elseif k ~= "tau.version" and k ~= "tau.checksum" then user[k] = v end
+    elseif k ~= "tau.version" and k ~= "tau.checksum" and k ~= HEADER_KEY then user[k] = v end
   end
   return out, user
 end

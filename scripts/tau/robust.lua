@@ -24,6 +24,8 @@ local function each_batch(ds, bs, body)
 end
 
 local function eval_mode(model)
+  -- a plain function from images to logits has no mode to set
+  if type(model) ~= "table" then return function() end end
   local was = model.training
   if model.evaluate then model:evaluate() end
   return function() if was and model.train then model:train() end end
@@ -122,6 +124,9 @@ end
 -- PGD-k accuracy (untargeted by default); o as for tau.attack.pgd plus batch.
 function robust.pgd_accuracy(model, ds, o)
   o = opts_of("tau.robust.pgd_accuracy", o)
+  if type(o.eps) ~= "number" then
+    error("tau.robust.pgd_accuracy: eps (the radius of the threat model) must be a number, got " .. type(o.eps), 2)
+  end
   local a = {}
   for k, v in pairs(o) do a[k] = v end
   a.steps = a.steps or 10

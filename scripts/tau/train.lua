@@ -16,15 +16,24 @@ local function set_mode(model, training)
   if training then model:train() else model:evaluate() end
 end
 
+local EVAL_KEYS = {batch = true, tau = true, normalize = true, transform = true, limit = true, classes = true}
+
 -- Confusion matrix, per-class accuracy, mean loss (cross-entropy at temperature o.tau) and
--- accuracy of model on ds.
+-- accuracy of model on ds. o: batch, tau, normalize, transform(x, y), limit (the first n
+-- images), classes.
 function train.evaluate(model, ds, o)
   o = o or {}
+  if type(o) ~= "table" then error("tau.train.evaluate: options must be a table, got " .. type(o), 2) end
+  for k in pairs(o) do
+    if not EVAL_KEYS[k] then error("tau.train.evaluate: unknown option '" .. tostring(k) .. "'", 2) end
+  end
   local C = o.classes or ds.classes
   local was_training = model.training
   set_mode(model, false)
   local total_loss, correct, n = 0, 0, 0
   local conf = tau.zeros(C, C)
+  -- limit: exactly the first `limit` images, whatever the batch size
+  if o.limit and o.limit < ds:size() then ds = ds:subset(o.limit) end
   local ok, err = pcall(tau.no_grad, function()
     for x, y in data.loader(ds, {batch = o.batch or 256, normalize = o.normalize}) do
       if o.transform then x = o.transform(x, y) end
@@ -34,7 +43,6 @@ function train.evaluate(model, ds, o)
       correct = correct + pred:eq(y):sum():item()
       n = n + y:size(1)
       conf = conf + tau.one_hot(y, C):t():matmul(tau.one_hot(pred, C))
-      if o.limit and n >= o.limit then break end
     end
   end)
   if was_training then set_mode(model, true) end
@@ -59,9 +67,9 @@ end
 local function trades_example(model, x, logp_nat, adv, t)
   local was_training = model.training
   set_mode(model, false)
-  local eps, alpha = adv.eps, adv.alpha or adv.eps / 4
+  local eps, alpha = adv.eps, adv.alpha
   local xa = tau.no_grad(function() return (x + tau.randn(x:size()) * 0.001):clamp(0, 1) end)
-  for _ = 1, adv.steps or 10 do
+  for _ = 1, adv.steps do
     xa = xa:detach():requires_grad()
     local g = tau.grad(kl(logp_nat, model(xa), t), {xa})[1]
     xa = tau.no_grad(function()
@@ -73,10 +81,35 @@ local function trades_example(model, x, logp_nat, adv, t)
   return xa:detach()
 end
 
+-- The adversarial options with their defaults filled in (eps 8/255 as tau.attack's L-inf
+-- default, alpha eps/4, 10 steps, beta 6), checked before training starts.
+local ADV_KEYS = {method = true, eps = true, alpha = true, steps = true, beta = true, tau_attack = true}
+
+local function adversarial_opts(adv)
+  local fn = "tau.train.fit"
+  if type(adv) ~= "table" then error(fn .. ": adversarial must be a table, got " .. type(adv), 3) end
+  for k in pairs(adv) do
+    if not ADV_KEYS[k] then error(fn .. ": unknown adversarial option '" .. tostring(k) .. "'", 3) end
+  end
+  local a = {method = adv.method or "pgd", eps = adv.eps or 8 / 255, steps = adv.steps or 10, beta = adv.beta or 6,
+             tau_attack = adv.tau_attack}
+  if a.method ~= "pgd" and a.method ~= "trades" then
+    error(fn .. ": adversarial.method must be 'pgd' or 'trades', got " .. tostring(a.method), 3)
+  end
+  if type(a.eps) ~= "number" or not (a.eps >= 0) then
+    error(fn .. ": adversarial.eps must be a non-negative number, got " .. tostring(a.eps), 3)
+  end
+  if math.type(a.steps) ~= "integer" or a.steps < 1 then
+    error(fn .. ": adversarial.steps must be a positive integer, got " .. tostring(a.steps), 3)
+  end
+  a.alpha = adv.alpha or a.eps / 4
+  return a
+end
+
 local function adversarial_loss(model, x, y, adv, t, smoothing)
-  local method = adv.method or "pgd"
+  local method = adv.method
   if method == "pgd" then
-    local xa = tau.attack.pgd(model, x, y, {eps = adv.eps, alpha = adv.alpha or adv.eps / 4, steps = adv.steps or 10,
+    local xa = tau.attack.pgd(model, x, y, {eps = adv.eps, alpha = adv.alpha, steps = adv.steps,
                                             tau = adv.tau_attack or t, random_start = true})
     local logits = model(xa)
     return F.cross_entropy(logits, y, {tau = t, label_smoothing = smoothing}), logits
@@ -85,11 +118,15 @@ local function adversarial_loss(model, x, y, adv, t, smoothing)
     local logp_nat = tau.no_grad(function() return F.log_softmax(logits, {tau = t}) end)
     local xa = trades_example(model, x, logp_nat, adv, t)
     local loss = F.cross_entropy(logits, y, {tau = t, label_smoothing = smoothing})
-                 + kl(F.log_softmax(logits, {tau = t}), model(xa), t) * (adv.beta or 6)
+                 + kl(F.log_softmax(logits, {tau = t}), model(xa), t) * adv.beta
     return loss, logits
   end
   error("tau.train.fit: adversarial.method must be 'pgd' or 'trades', got " .. tostring(method), 0)
 end
+
+local FIT_KEYS = {}
+for k in ("epochs batch opt schedule tau seed eval_ds checkpoint resume log augment normalize label_smoothing " ..
+          "adversarial max_steps eval_limit quiet clip drop_last"):gmatch("%S+") do FIT_KEYS[k] = true end
 
 local function default_optimizer(model)
   return tau.optim.SGD(model:parameters(), {lr = 0.05, momentum = 0.9, weight_decay = 5e-4, nesterov = true})
@@ -139,11 +176,19 @@ end
 --                       log, augment, normalize, label_smoothing, adversarial, max_steps,
 --                       eval_limit, quiet})
 -- returns the list of per-epoch metric rows and a status: "done" or "interrupted".
+-- Also: clip (gradient norm), drop_last; adversarial = {method = "pgd" | "trades", eps = 8/255,
+-- alpha = eps/4, steps = 10, beta = 6, tau_attack}. Resuming keeps the checkpoint's seed.
 function train.fit(model, ds, o)
   o = o or {}
+  if type(o) ~= "table" then error("tau.train.fit: options must be a table, got " .. type(o), 2) end
+  -- a misspelt option (lr = 0.1 belongs to the optimizer) would otherwise be silently ignored
+  for k in pairs(o) do
+    if not FIT_KEYS[k] then error("tau.train.fit: unknown option '" .. tostring(k) .. "'", 2) end
+  end
   local epochs, bs, t = o.epochs or 1, o.batch or 128, o.tau or 1
   local seed = o.seed or 0
-  if not (t > 0) then error("tau.train.fit: tau must be positive, got " .. tostring(t), 2) end
+  if type(t) ~= "number" or not (t > 0) then error("tau.train.fit: tau must be positive, got " .. tostring(t), 2) end
+  local adv = o.adversarial and adversarial_opts(o.adversarial)
   local opt = o.opt or default_optimizer(model)
   local sched = o.schedule
   local rows, start_epoch, start_step = {}, 1, 0
@@ -153,6 +198,19 @@ function train.fit(model, ds, o)
   if resume then
     local ck = tau.load(resume)
     if not ck.model or not ck.epoch then error("tau.train.fit: " .. resume .. " is not a training checkpoint", 2) end
+    -- the batch order depends on the seed, and a step count on the batch size: resuming with
+    -- others would silently train on a different sequence of batches
+    if ck.seed ~= nil then
+      if o.seed ~= nil and o.seed ~= ck.seed then
+        error(string.format("tau.train.fit: %s was made with seed %s, resuming with seed %s would not be exact",
+                            resume, tostring(ck.seed), tostring(o.seed)), 2)
+      end
+      seed = ck.seed
+    end
+    if ck.batch ~= nil and ck.batch ~= bs and (ck.step or 0) > 0 then
+      error(string.format("tau.train.fit: %s stopped mid-epoch with batch %s, cannot resume with batch %s",
+                          resume, tostring(ck.batch), tostring(bs)), 2)
+    end
     model:load_state_dict(ck.model)
     opt:load_state_dict(ck.optim)
     if sched and ck.schedule then sched:load_state_dict(ck.schedule) end
@@ -169,7 +227,7 @@ function train.fit(model, ds, o)
   local status = "done"
   local function checkpoint_state(epoch, step, c)
     return {model = model:state_dict(), optim = opt:state_dict(), schedule = sched and sched:state_dict() or nil,
-            rng = tau.get_rng_state(), epoch = epoch, step = step, rows = rows, carry = c, seed = seed}
+            rng = tau.get_rng_state(), epoch = epoch, step = step, rows = rows, carry = c, seed = seed, batch = bs}
   end
   tau._trap_interrupt(true)
   local ok, err = pcall(function()
@@ -189,7 +247,7 @@ function train.fit(model, ds, o)
         opt:zero_grad()
         local loss, logits
         if o.adversarial then
-          loss, logits = adversarial_loss(model, x, y, o.adversarial, t, o.label_smoothing)
+          loss, logits = adversarial_loss(model, x, y, adv, t, o.label_smoothing)
         else
           logits = model(x)
           loss = F.cross_entropy(logits, y, {tau = t, label_smoothing = o.label_smoothing})

@@ -20,7 +20,12 @@ function util.json(v, indent, level)
   if t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
     if math.type(v) == "integer" then return string.format("%d", v) end
-    return string.format("%.10g", v)
+    -- 10 significant digits when they read back as the same double, more when needed
+    for digits = 10, 16 do
+      local s = string.format("%." .. digits .. "g", v)
+      if tonumber(s) == v then return s end
+    end
+    return string.format("%.17g", v)
   end
   if t == "string" then return json_string(v) end
   if tau.is_tensor(v) then return util.json(v:totable(), indent, level) end
@@ -30,7 +35,16 @@ function util.json(v, indent, level)
   if is_array then for k in pairs(v) do if math.type(k) ~= "integer" or k < 1 or k > n then is_array = false break end end end
   local parts = {}
   if is_array then
-    for i = 1, n do parts[i] = util.json(v[i], indent, level + 1) end
+    -- numbers stay on one line; an array holding objects gets one element per line
+    local nested = false
+    for i = 1, n do
+      parts[i] = util.json(v[i], indent, level + 1)
+      if parts[i]:sub(1, 1) == "{" and parts[i] ~= "{}" then nested = true end
+    end
+    if indent and nested then
+      local pad = string.rep(" ", (level + 1) * indent)
+      return "[\n" .. pad .. table.concat(parts, ",\n" .. pad) .. "\n" .. string.rep(" ", level * indent) .. "]"
+    end
     return "[" .. table.concat(parts, ", ") .. "]"
   end
   local keys = {}
@@ -45,7 +59,10 @@ function util.json(v, indent, level)
 end
 
 -- Replaces path with text atomically (temporary file, fsync, rename).
-function util.write_file(path, text) tau._atomic_write(path, text) end
+function util.write_file(path, text)
+  local ok, err = pcall(tau._atomic_write, path, text)
+  if not ok then error(err, 2) end
+end
 
 function util.read_file(path)
   local f = io.open(path, "rb")

@@ -152,6 +152,7 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 2, 9, 10, 3, 2, 3, 3, 2, 0, 1, 2, 1, 1},   /* strides 3x2 with dilation */
     {5, 8, 64, 64, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* 1.2 MB of columns per image: chunks of
                                                      * 3 and 2 images with 2 threads */
+    {2, 3, 7, 7, 2, 3, 3, 100, 1, 1, 1, 1, 1, 1},  /* stride beyond the input */
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
@@ -246,7 +247,7 @@ START_TEST(conv_errors) {
     p = (tau_conv2d_params){1, 0, 5, 5, 2, 3, 3, 1, 1, 0, 0, 1, 1, 1};
     expect_error(tau_conv2d_out_size(&p, &oh, &ow), "conv2d: invalid input shape");
     /* The kernels validate too. */
-    float buf[64] = {0};
+    float buf[128] = {0};
     p = (tau_conv2d_params){1, 3, 2, 2, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2};
     expect_error(tau_conv2d_forward(buf, buf, NULL, buf, &p), "not divisible by groups 2");
     expect_error(tau_conv2d_backward(buf, buf, buf, buf, buf, buf, &p), "not divisible by groups 2");
@@ -254,6 +255,14 @@ START_TEST(conv_errors) {
     ck_assert_int_eq(tau_conv2d_out_size(&p, &oh, &ow), TAU_OK);
     ck_assert_int_eq(oh, 3);
     ck_assert_int_eq(ow, 3);
+    /* Ctrl-C stops a long kernel with a message instead of finishing. */
+    tau_interrupted = 1;
+    expect_error(tau_conv2d_forward(buf, buf, NULL, buf + 32, &p), "interrupted");
+    expect_error(tau_conv2d_backward(buf, buf, buf + 32, buf + 48, NULL, NULL, &p), "interrupted");
+    tau_attention_params ap = {1, 1, 2, 2, 2, 1, 1, 0, 0, 0, 0};
+    expect_error(tau_attention_forward(buf, buf, buf, NULL, buf + 32, buf + 48, &ap), "interrupted");
+    tau_interrupted = 0;
+    ck_assert_int_eq(tau_conv2d_forward(buf, buf, NULL, buf + 32, &p), TAU_OK);
 }
 END_TEST
 
@@ -376,8 +385,8 @@ START_TEST(pool_sizes_like_pytorch) {
     p = (tau_pool2d_params){1, 1, 6, 6, 2, 2, 2, 2, 1, 1, 1, 1};
     ck_assert_int_eq(tau_avg_pool2d_out_size(&p, &oh, &ow), TAU_OK);
     ck_assert_int_eq(oh, 4);
-    /* 5, kernel 2, stride 2, pad 1, ceil: ceil(5/2)+1 = 4, but window 3 would start at 5 >= 5+1?
-     * no: 3*2 = 6 >= 5 + 1, dropped -> 3. */
+    /* 5, kernel 2, stride 2, pad 1, ceil: ceil(5/2) + 1 = 4, but the last window would start
+     * at 3 * 2 = 6 >= 5 + 1, past the input and its left padding: dropped, 3. */
     p = (tau_pool2d_params){1, 1, 5, 5, 2, 2, 2, 2, 1, 1, 1, 1};
     ck_assert_int_eq(tau_avg_pool2d_out_size(&p, &oh, &ow), TAU_OK);
     ck_assert_int_eq(oh, 3);
