@@ -628,6 +628,26 @@ T.test("real Tiny-ImageNet subset: 200 classes, 10000 val and 20000 train images
     T.eq(counts:max():item(), 50)
     T.eq(tl[1], 1)
     T.eq(tl[20000], 200)
+    -- a ResNet-50-shaped model (Bottleneck, reduced width) and a ViT take real 3x64x64 batches
+    -- through forward, backward and an optimiser step, and their loss goes down on a repeated batch
+    local x, y = tr:batch({1, 150, 2000, 7000, 12000, 19999, 20000, 42}, {pad = 8, flip = true, seed = 3})
+    local nets = {
+      resnet50 = tau.models.resnet{depth = 50, width = 8, classes = 200, channels = 3},
+      vit = tau.models.vit{patch = 8, dim = 32, depth = 2, heads = 2, classes = 200, image = 64, channels = 3},
+    }
+    for name, net in pairs(nets) do
+      local opt = tau.optim.SGD(net:parameters(), {lr = 0.05, momentum = 0.9})
+      local first, last
+      for step = 1, 4 do
+        opt:zero_grad()
+        local loss = tau.F.cross_entropy(net(x), y, {tau = 2})
+        loss:backward()
+        opt:step()
+        if step == 1 then first = loss:item() end
+        last = loss:item()
+      end
+      T.ok(last == last and last < first, name .. ": loss " .. first .. " -> " .. last)
+    end
   end)
 end)
 
