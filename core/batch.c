@@ -1,18 +1,13 @@
 #include "batch.h"
 #include "error.h"
 #include "parallel.h"
+#include "rng.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GOLDEN 0x9e3779b97f4a7c15ULL
-
-/* splitmix64's output function: a bijection that spreads every input bit over the word. */
-static uint64_t fmix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+#define GOLDEN TAU_GOLDEN64
+#define fmix64 tau_mix64
 
 uint64_t tau_seed_mix(uint64_t seed, uint64_t k) {
     return fmix64(fmix64(seed + GOLDEN) + GOLDEN * (k + 1));
@@ -117,8 +112,6 @@ int tau_batch_make(const tau_dataset *ds, const int64_t *idx, int64_t b,
 
 typedef struct { uint64_t s[4]; } xoshiro;
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 static void xo_seed(xoshiro *g, uint64_t seed) {
     uint64_t z = seed;
     for (int i = 0; i < 4; i++) {
@@ -127,17 +120,7 @@ static void xo_seed(xoshiro *g, uint64_t seed) {
     }
 }
 
-static uint64_t xo_next(xoshiro *g) {
-    uint64_t *s = g->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+static uint64_t xo_next(xoshiro *g) { return tau_xoshiro_next(g->s); }
 
 /* Exactly uniform in [0, range): multiply-shift with rejection of the short first stripe. */
 static uint64_t xo_below(xoshiro *g, uint64_t range) {

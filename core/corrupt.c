@@ -2,6 +2,7 @@
  * filters shared by several corruptions. */
 #include "corrupt.h"
 #include "corrupt_impl.h"
+#include "rng.h"
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
@@ -57,12 +58,7 @@ int tau_corrupt_is_deterministic(const char *name) {
 
 /* ---------------------------------------------------------------- random numbers */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#define splitmix64 tau_splitmix64
 
 void crng_seed(crng *r, uint64_t seed, uint64_t stream) {
     /* Two rounds of splitmix so that nearby (seed, stream) pairs give unrelated states. */
@@ -73,21 +69,9 @@ void crng_seed(crng *r, uint64_t seed, uint64_t stream) {
     r->spare = 0;
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t crng_next(crng *r) { return tau_xoshiro_next(r->s); }
 
-uint64_t crng_next(crng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double crng_uniform(crng *r) { return (double)(crng_next(r) >> 11) * 0x1.0p-53; }
+double crng_uniform(crng *r) { return tau_u01(crng_next(r)); }
 
 double crng_range(crng *r, double lo, double hi) { return lo + (hi - lo) * crng_uniform(r); }
 

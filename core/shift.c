@@ -1,5 +1,6 @@
 /* Affine warps (rotation, translation, zoom about the centre) with bilinear interpolation. */
 #include "shift.h"
+#include "rng.h"
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
@@ -194,12 +195,7 @@ int tau_shift_apply_each(const float *x, float *out, int64_t n, int64_t c, int64
 
 /* ---------------------------------------------------------------- random warps */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#define splitmix64 tau_splitmix64
 
 /* Only four draws per image: splitmix64 alone is plenty, and the stream of image i depends on
  * (seed, i) only. Hashing the index before mixing it with the seed keeps (seed, i) and
@@ -209,7 +205,7 @@ static void draw_params(uint64_t seed, int64_t i, double r, double t, double s,
     uint64_t k = (uint64_t)i ^ 0xA0761D6478BD642Full;
     uint64_t st = seed ^ splitmix64(&k);
     double u[4];
-    for (int j = 0; j < 4; j++) u[j] = (double)(splitmix64(&st) >> 11) * 0x1.0p-53;
+    for (int j = 0; j < 4; j++) u[j] = tau_u01(splitmix64(&st));
     p->rotate = -r + 2 * r * u[0];
     p->dx = -t + 2 * t * u[1];
     p->dy = -t + 2 * t * u[2];

@@ -1,5 +1,6 @@
 #include "tensor.h"
 #include "alloc.h"
+#include "rng.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,27 +203,13 @@ tau_tensor *tau_eye(int64_t n, int64_t m) {
 /* xoshiro256** seeded through splitmix64: fast, good quality, small state to checkpoint. */
 static uint64_t rng_s[4] = {0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull, 1};
 
-static uint64_t splitmix(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void tau_manual_seed(uint64_t seed) {
-    for (int i = 0; i < 4; i++) rng_s[i] = splitmix(&seed);
+    for (int i = 0; i < 4; i++) rng_s[i] = tau_splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t tau_rng_next(void) { return tau_xoshiro_next(rng_s); }
 
-uint64_t tau_rng_next(void) {
-    uint64_t r = rotl(rng_s[1] * 5, 7) * 9, t = rng_s[1] << 17;
-    rng_s[2] ^= rng_s[0]; rng_s[3] ^= rng_s[1]; rng_s[1] ^= rng_s[2]; rng_s[0] ^= rng_s[3];
-    rng_s[2] ^= t; rng_s[3] = rotl(rng_s[3], 45);
-    return r;
-}
-
-double tau_rng_uniform(void) { return (double)(tau_rng_next() >> 11) * 0x1.0p-53; }
+double tau_rng_uniform(void) { return tau_u01(tau_rng_next()); }
 
 /* Marsaglia's polar method gives normals in pairs. The second of a pair is used only within
  * one call (one tensor fill), so that the four state words alone determine every later draw
