@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #define MAX_THREADS 64
-/* A worker spins this many rounds (a few tens of microseconds) for the next job before it
+/* A worker spins this many rounds (some tens of microseconds) for the next job before it
  * sleeps: a training step issues thousands of short jobs back to back, and a futex wake-up per
  * job cost more than the work. Spinning competes with nothing, since OpenBLAS is kept
  * single-threaded and ours is the only pool. */
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 2000
 
 static int nthreads = 0;           /* 0: not yet initialised */
 static _Thread_local int in_worker;
