@@ -58,13 +58,7 @@ function fx.write(path, bytes)
   f:close()
 end
 
-function fx.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+fx.read = require("tau.util").read_file
 
 function fx.exists(path)
   local f = io.open(path, "rb")
