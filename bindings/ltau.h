@@ -13,6 +13,10 @@ tau_tensor **ltau_newslot(lua_State *L);
 /* Checks the slot filled by the core: raises "fn: <core message>" when it is NULL, and tells
  * the collector about the new tensor memory. Leaves the tensor on the stack. */
 void ltau_done(lua_State *L, tau_tensor **slot, const char *fn);
+/* Called before an op that will allocate a result like t: when that is large, one collector
+ * step first lets dead tensors' finalizers return their blocks, so the result reuses a block
+ * still in cache instead of a third one. */
+void ltau_make_room(lua_State *L, const tau_tensor *t);
 /* Pushes t (taking its reference); raises fn's error when t is NULL. */
 void ltau_push(lua_State *L, tau_tensor *t, const char *fn);
 /* luaL_error with printf formats (lua_pushfstring knows no %lld or %g); never returns. */

@@ -22,6 +22,10 @@ static void gc_pressure(lua_State *L) {
     }
 }
 
+void ltau_make_room(lua_State *L, const tau_tensor *t) {
+    if (t && tau_numel(t) >= ((int64_t)1 << 18)) lua_gc(L, LUA_GCSTEP, 0);
+}
+
 tau_tensor **ltau_newslot(lua_State *L) {
     tau_tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
     *slot = NULL;

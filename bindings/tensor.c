@@ -585,6 +585,7 @@ static int binop(lua_State *L, tau_binop op, const char *fn) {
     }
     tau_tensor *x = a ? a : ltau_checkoperand(L, 1, fn, b->dtype);
     tau_tensor *y = b ? b : ltau_checkoperand(L, 2, fn, a->dtype);
+    ltau_make_room(L, tau_numel(x) >= tau_numel(y) ? x : y);
     return push_result(L, tau_op_binary(op, x, y), fn);
 }
 
@@ -602,7 +603,9 @@ static int m_powop(lua_State *L) {
 }
 
 static int unop(lua_State *L, tau_unop op, const char *fn) {
-    return push_result(L, tau_op_unary(op, ltau_check(L, 1, fn), 0, 0), fn);
+    tau_tensor *t = ltau_check(L, 1, fn);
+    ltau_make_room(L, t);
+    return push_result(L, tau_op_unary(op, t, 0, 0), fn);
 }
 
 #define UNARY(name, op, fn) static int name(lua_State *L) { return unop(L, op, fn); }

@@ -1,5 +1,5 @@
-/* Element-wise kernels: binary with broadcasting, unary, where. Single-threaded on purpose:
- * these loops are memory-bound and short, and threads would compete with OpenBLAS's. */
+/* Element-wise kernels: binary with broadcasting, unary, where. Large ones are split over the
+ * thread pool (tau_iter_run); OpenBLAS is single-threaded, so nothing else competes. */
 #include "kernels.h"
 #include "iter.h"
 #include <math.h>
@@ -71,33 +71,46 @@ static void float_inner(tau_binop op, int64_t n, float *o, int64_t so, const flo
     }
 }
 
+/* Runs shorter than two grains stay on the calling thread: below that, waking the pool costs
+ * more than the loop. Transcendental unary ops split sooner. */
+#define CHEAP_GRAIN ((int64_t)1 << 15)
+#define COSTLY_GRAIN ((int64_t)1 << 12)
+
+typedef struct {
+    tau_binop op;
+    tau_tensor *out;
+    const tau_tensor *a, *b;
+    int64_t so, sa, sb;
+} binary_job;
+
+static void binary_run(void *p, const int64_t *off, int64_t n) {
+    const binary_job *j = p;
+    int64_t so = j->so, sa = j->sa, sb = j->sb;
+    if (j->a->dtype == TAU_F32 && j->out->dtype == TAU_F32) {
+        float_inner(j->op, n, (float *)j->out->storage->data + off[0], so,
+                    (const float *)j->a->storage->data + off[1], sa, (const float *)j->b->storage->data + off[2], sb);
+    } else if (j->a->dtype == TAU_F32) { /* float comparison into int32 */
+        int32_t *o = (int32_t *)j->out->storage->data + off[0];
+        const float *x = (const float *)j->a->storage->data + off[1];
+        const float *y = (const float *)j->b->storage->data + off[2];
+        for (int64_t k = 0; k < n; k++) o[k * so] = (int32_t)fbin(j->op, x[k * sa], y[k * sb]);
+    } else {
+        int32_t *o = (int32_t *)j->out->storage->data + off[0];
+        const int32_t *x = (const int32_t *)j->a->storage->data + off[1];
+        const int32_t *y = (const int32_t *)j->b->storage->data + off[2];
+        if (so == 1 && sa == 1 && sb == 1) for (int64_t k = 0; k < n; k++) o[k] = ibin(j->op, x[k], y[k]);
+        else for (int64_t k = 0; k < n; k++) o[k * so] = ibin(j->op, x[k * sa], y[k * sb]);
+    }
+}
+
 /* Broadcast a and b into out (whose shape is the broadcast shape). Comparisons of floats
  * write int32. */
 static void run_binary(tau_binop op, tau_tensor *out, const tau_tensor *a, const tau_tensor *b) {
     const tau_tensor *ops[3] = {out, a, b};
     tau_iter it;
     tau_iter_init(&it, out->ndim, out->shape, 3, ops);
-    if (it.inner == 0) return;
-    int64_t so = tau_iter_step(&it, 0), sa = tau_iter_step(&it, 1), sb = tau_iter_step(&it, 2);
-    int64_t n = it.inner;
-    do {
-        if (a->dtype == TAU_F32 && out->dtype == TAU_F32) {
-            float_inner(op, n, (float *)out->storage->data + it.offset[0],
-                        so, (const float *)a->storage->data + it.offset[1], sa,
-                        (const float *)b->storage->data + it.offset[2], sb);
-        } else if (a->dtype == TAU_F32) { /* float comparison into int32 */
-            int32_t *o = (int32_t *)out->storage->data + it.offset[0];
-            const float *x = (const float *)a->storage->data + it.offset[1];
-            const float *y = (const float *)b->storage->data + it.offset[2];
-            for (int64_t k = 0; k < n; k++) o[k * so] = (int32_t)fbin(op, x[k * sa], y[k * sb]);
-        } else {
-            int32_t *o = (int32_t *)out->storage->data + it.offset[0];
-            const int32_t *x = (const int32_t *)a->storage->data + it.offset[1];
-            const int32_t *y = (const int32_t *)b->storage->data + it.offset[2];
-            if (so == 1 && sa == 1 && sb == 1) for (int64_t k = 0; k < n; k++) o[k] = ibin(op, x[k], y[k]);
-            else for (int64_t k = 0; k < n; k++) o[k * so] = ibin(op, x[k * sa], y[k * sb]);
-        }
-    } while (tau_iter_next(&it));
+    binary_job j = {op, out, a, b, tau_iter_step(&it, 0), tau_iter_step(&it, 1), tau_iter_step(&it, 2)};
+    tau_iter_run(&it, op == TAU_POW ? COSTLY_GRAIN : CHEAP_GRAIN, binary_run, &j);
 }
 
 /* Both operands in one compute dtype: float32 unless both are int32 and the op is exact. */
@@ -199,26 +212,43 @@ static inline float fun(tau_unop op, float x, float p0, float p1) {
     }
 }
 
+typedef struct {
+    tau_unop op;
+    float p0, p1;
+    tau_tensor *out;
+    const tau_tensor *x;
+    int64_t so, sx;
+} unary_job;
+
+static void unary_run(void *p, const int64_t *off, int64_t n) {
+    const unary_job *j = p;
+    tau_unop op = j->op;
+    float p0 = j->p0, p1 = j->p1;
+    float *o = (float *)j->out->storage->data + off[0];
+    const float *a = (const float *)j->x->storage->data + off[1];
+    if (j->so == 1 && j->sx == 1) {
+        switch (op) { /* the hot ones get their own vectorisable loops */
+        case TAU_NEG: for (int64_t k = 0; k < n; k++) o[k] = -a[k]; break;
+        case TAU_RELU: for (int64_t k = 0; k < n; k++) o[k] = a[k] <= 0 ? 0.0f : a[k]; break; /* NaN passes */
+        case TAU_SQUARE: for (int64_t k = 0; k < n; k++) o[k] = a[k] * a[k]; break;
+        default: for (int64_t k = 0; k < n; k++) o[k] = fun(op, a[k], p0, p1);
+        }
+    } else {
+        for (int64_t k = 0; k < n; k++) o[k * j->so] = fun(op, a[k * j->sx], p0, p1);
+    }
+}
+
+static int costly_unop(tau_unop op) {
+    return !(op == TAU_NEG || op == TAU_ABS || op == TAU_RELU || op == TAU_SQUARE || op == TAU_CLAMP ||
+             op == TAU_SIGN || op == TAU_ISNAN);
+}
+
 static void run_unary(tau_unop op, tau_tensor *out, const tau_tensor *x, float p0, float p1) {
     const tau_tensor *ops[2] = {out, x};
     tau_iter it;
     tau_iter_init(&it, out->ndim, out->shape, 2, ops);
-    if (it.inner == 0) return;
-    int64_t so = tau_iter_step(&it, 0), sx = tau_iter_step(&it, 1), n = it.inner;
-    do {
-        float *o = (float *)out->storage->data + it.offset[0];
-        const float *a = (const float *)x->storage->data + it.offset[1];
-        if (so == 1 && sx == 1) {
-            switch (op) { /* the hot ones get their own vectorisable loops */
-            case TAU_NEG: for (int64_t k = 0; k < n; k++) o[k] = -a[k]; break;
-            case TAU_RELU: for (int64_t k = 0; k < n; k++) o[k] = a[k] <= 0 ? 0.0f : a[k]; break; /* NaN passes */
-            case TAU_SQUARE: for (int64_t k = 0; k < n; k++) o[k] = a[k] * a[k]; break;
-            default: for (int64_t k = 0; k < n; k++) o[k] = fun(op, a[k], p0, p1);
-            }
-        } else {
-            for (int64_t k = 0; k < n; k++) o[k * so] = fun(op, a[k * sx], p0, p1);
-        }
-    } while (tau_iter_next(&it));
+    unary_job j = {op, p0, p1, out, x, tau_iter_step(&it, 0), tau_iter_step(&it, 1)};
+    tau_iter_run(&it, costly_unop(op) ? COSTLY_GRAIN : CHEAP_GRAIN, unary_run, &j);
 }
 
 tau_tensor *tau_unary_forward(tau_unop op, const tau_tensor *x, double p0, double p1) {

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "kernels.h"
 #include "ops.h"
+#include "parallel.h"
 #include "tensor.h"
 #include <check.h>
 #include <math.h>
@@ -653,6 +654,50 @@ START_TEST(test_binary_int_and_mixed) {
     ck_assert(q->dtype == TAU_F32 && tau_f32(q)[0] == 3.5f);
     tau_release(q); tau_release(x); tau_release(y);
     tau_release(a); tau_release(b); tau_release(f);
+}
+END_TEST
+
+static void check_unary_on(tau_unop op, const tau_tensor *x, double p0, double p1);
+
+/* Large operands are split over the pool at arbitrary element boundaries, including in the
+ * middle of a broadcast row; every layout must give the serial answer. */
+START_TEST(test_ewise_parallel_split) {
+    int saved = tau_get_num_threads();
+    tau_set_num_threads(3);
+    tau_tensor *a = MKF(2, I(257), I(611)), *row = MKF(1, I(611)), *col = MKF(2, I(257), I(1));
+    fill_choice(a, small_vals, 4);
+    fill_choice(row, small_vals, 4);
+    fill_choice(col, small_vals, 4);
+    check_all_binary(a, row);
+    check_binary(TAU_MUL, col, row);
+    tau_tensor *t0 = MKF(2, I(611), I(257)), *t = tau_transpose(t0, 0, 1);
+    fill_choice(t0, small_vals, 4);
+    check_binary(TAU_SUB, a, t);
+    check_binary(TAU_DIV, t, col);
+    tau_tensor *s = tau_scalar(1.5), *v = MKF(1, I(100003));
+    fill_choice(v, small_vals, 4);
+    check_binary(TAU_ADD, v, s);
+    check_binary(TAU_POW, s, v);
+    check_unary_on(TAU_EXP, t, 0, 0);
+    check_unary_on(TAU_RELU, a, 0, 0);
+    /* an in-place update of a view reads and writes the same elements in any split */
+    tau_tensor *in = tau_clone(t), *want = tau_binary_forward(TAU_ADD, t, row);
+    ck_assert_int_eq(tau_binary_inplace(TAU_ADD, in, row), TAU_OK);
+    assert_same_values(in, want, 0);
+    /* writing into an expanded view stays serial, so it is deterministic */
+    int64_t n = 100000;
+    tau_tensor *z1 = MKF(1, I(1)), *z3 = MKF(1, I(1));
+    tau_f32(z1)[0] = tau_f32(z3)[0] = 0;
+    tau_tensor *e1 = tau_expand(z1, 1, &n), *e3 = tau_expand(z3, 1, &n), *ones = tau_full(TAU_F32, 1, &n, 1);
+    ck_assert_int_eq(tau_binary_inplace(TAU_ADD, e3, ones), TAU_OK);
+    tau_set_num_threads(1);
+    ck_assert_int_eq(tau_binary_inplace(TAU_ADD, e1, ones), TAU_OK);
+    ck_assert(tau_f32(z1)[0] == tau_f32(z3)[0]);
+    tau_set_num_threads(saved);
+    tau_release(e1); tau_release(e3); tau_release(z1); tau_release(z3); tau_release(ones);
+    tau_release(in); tau_release(want);
+    tau_release(a); tau_release(row); tau_release(col); tau_release(t0); tau_release(t);
+    tau_release(s); tau_release(v);
 }
 END_TEST
 
@@ -1840,6 +1885,7 @@ static Suite *tensor_suite(void) {
     tcase_add_test(tc, test_binary_noncontiguous);
     tcase_add_test(tc, test_binary_broadcast);
     tcase_add_test(tc, test_binary_int_and_mixed);
+    tcase_add_test(tc, test_ewise_parallel_split);
     tcase_add_test(tc, test_binary_errors_and_inplace);
     tcase_add_test(tc, test_unary_all);
     tcase_add_test(tc, test_unary_nan);
