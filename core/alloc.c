@@ -13,6 +13,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static block *freelist[NCLASSES];
 static size_t live, cached;
 static uint64_t heap_allocs;
+/* When the cache is full, the classes idle longest give up their blocks first: a script that
+ * trains one model after another keeps the current model's blocks, not the last one's. */
+static uint64_t ticks, last_use[NCLASSES];
 static void (*oom_fn)(void *);
 static void *oom_ud;
 
@@ -23,6 +26,13 @@ static int size_class(size_t n, size_t *rounded) {
     size_t q = (n + step - 1) / step;                          /* 5..8 */
     *rounded = q * step;
     return 1 + (e - 6) * 4 + (int)(q - 5);
+}
+
+/* The block size of class c (the inverse of size_class). */
+static void size_class_bytes(int c, size_t *rounded) {
+    if (c == 0) { *rounded = 64; return; }
+    int e = (c - 1) / 4 + 6;
+    *rounded = (size_t)((c - 1) % 4 + 5) << (e - 2);
 }
 
 static void *raw_alloc(size_t n) {
@@ -39,6 +49,7 @@ void *tau_alloc(size_t nbytes) {
     int c = size_class(nbytes, &rounded);
     if (c >= NCLASSES) return NULL;
     pthread_mutex_lock(&lock);
+    last_use[c] = ++ticks;
     block *b = freelist[c];
     if (b) {
         freelist[c] = b->next;
@@ -68,12 +79,33 @@ void *tau_calloc(size_t nbytes) {
     return p;
 }
 
+/* Takes blocks out of the cache, idlest class first, until `want` more bytes fit, not touching
+ * class `keep`; returns them as a list to be freed outside the lock. */
+static block *evict(size_t want, int keep) {
+    block *out = NULL;
+    while (cached + want > CACHE_LIMIT) {
+        int idle = -1;
+        for (int c = 0; c < NCLASSES; c++)
+            if (c != keep && freelist[c] && (idle < 0 || last_use[c] < last_use[idle])) idle = c;
+        if (idle < 0) break;
+        size_t rounded;
+        block *b = freelist[idle];
+        freelist[idle] = b->next;
+        size_class_bytes(idle, &rounded);
+        cached -= rounded;
+        b->next = out;
+        out = b;
+    }
+    return out;
+}
+
 void tau_free(void *p, size_t nbytes) {
     if (!p) return;
     size_t rounded;
     int c = size_class(nbytes, &rounded);
     pthread_mutex_lock(&lock);
     live -= rounded;
+    block *gone = rounded <= CACHE_LIMIT ? evict(rounded, c) : NULL;
     if (cached + rounded <= CACHE_LIMIT) {
         block *b = p;
         b->next = freelist[c];
@@ -83,6 +115,7 @@ void tau_free(void *p, size_t nbytes) {
     }
     pthread_mutex_unlock(&lock);
     free(p);
+    while (gone) { block *n = gone->next; free(gone); gone = n; }
 }
 
 void tau_alloc_trim(void) {
