@@ -5,7 +5,7 @@
  * over the threads as the kernel splits it, each thread's column matrix reused so that it stays
  * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
  * heap allocations made during the timed repeats are counted (the caching allocator should make
- * that 0). Usage: bench_conv [threads...]   (default: 1 2) */
+ * that 0). Usage: [TAU_BENCH_ONLY=name-part] bench_conv [threads...]   (default: 1 2) */
 #include "nn.h"
 #include "alloc.h"
 #include "error.h"
@@ -242,6 +242,7 @@ static void bench_ce(int64_t n, int64_t k, float tau) {
 
 int main(int argc, char **argv) {
     int threads[8] = {1, 2}, nt = 2;
+    const char *only = getenv("TAU_BENCH_ONLY"); /* run just the layers whose name holds this */
     if (argc > 1) {
         nt = 0;
         for (int i = 1; i < argc && nt < 8; i++) threads[nt++] = atoi(argv[i]);
@@ -255,7 +256,9 @@ int main(int argc, char **argv) {
                "weight grad K x C*kh*kw x OH*OW (accumulated)\n");
         printf("%-22s  %-20s  %-20s  %-20s\n", "conv layer, batch 128", "forward", "input grad",
                "weight grad");
-        for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) bench_layer(&layers[i]);
+        for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
+            if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i]);
+        if (only) continue;
         bench_attention(128, 4, 64, 32, 0.0f);
         bench_attention(128, 4, 64, 32, 0.1f);
         bench_ce(128, 10, 1.0f);

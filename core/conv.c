@@ -10,6 +10,9 @@
  * always gives the same bits. A single image (or one thread) runs serially and lets tau_gemm
  * split each product instead.
  *
+ * Thin stride-1 layers (few input channels, or few channels of dx) skip the lowering and run
+ * the direct kernel of conv_direct.c when the processor has AVX2.
+ *
  * 1x1 stride-1 unpadded convolutions use x itself as the column matrix. Depthwise convolutions
  * (one input channel per group) are a GEMM with one row, so they use a direct loop instead. */
 #include "nn.h"
@@ -17,6 +20,7 @@
 #include "error.h"
 #include "parallel.h"
 #include "gemm.h"
+#include "conv_direct.h"
 #include <limits.h>
 #include <string.h>
 
@@ -689,6 +693,7 @@ int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
         tau_parallel_for(p->n * p->k, dw_grain(&g), dw_forward_range, &t);
         return TAU_OK;
     }
+    if (tau_conv_direct_wanted(p, 0)) return tau_conv_direct_forward(x, w, b, y, p, g.oh, g.ow);
     convwork t = {&g, x, w, b, NULL, y, NULL, NULL, NULL, 0, 0};
     if (plan_parts(&g, &t, 0, "column") != TAU_OK) return TAU_ERR;
     int rc = run_parts(&t, forward_parts);
@@ -726,9 +731,14 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
         if (dw) tau_parallel_for(p->k, 1, dw_dw_range, &t);
         return TAU_OK;
     }
+    int rc = TAU_OK;
+    if (dx && tau_conv_direct_wanted(p, 1)) {
+        if (tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow) != TAU_OK) return TAU_ERR;
+        dx = NULL;
+        if (!dw) return TAU_OK;
+    }
     convwork t = {&g, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
     if (plan_parts(&g, &t, dw != NULL, "gradient") != TAU_OK) return TAU_ERR;
-    int rc = TAU_OK;
     if (dx) rc = run_parts(&t, dx_parts);
     if (rc == TAU_OK && dw) {
         rc = run_parts(&t, dw_parts);

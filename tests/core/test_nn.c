@@ -153,6 +153,12 @@ static const tau_conv2d_params conv_cases[] = {
     {5, 8, 64, 64, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* 1.2 MB of columns per image: chunks of
                                                      * 3 and 2 images with 2 threads */
     {2, 3, 7, 7, 2, 3, 3, 100, 1, 1, 1, 1, 1, 1},  /* stride beyond the input */
+    /* thin layers take the direct kernel: rows of 32+16+8 columns and a tail, channel blocks
+     * of 4 and a remainder, for y and for dx */
+    {3, 3, 12, 61, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 9, 40, 5, 2, 7, 1, 1, 0, 3, 1, 1, 1},   /* 2x7 */
+    {2, 2, 7, 27, 3, 3, 5, 1, 1, 1, 2, 1, 1, 1},   /* 3x5 */
+    {2, 2, 6, 20, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* unpadded: dx padded by 2 */
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 

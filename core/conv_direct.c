@@ -1,0 +1,241 @@
+/* Direct stride-1 convolution for thin layers, with AVX2 and FMA when the processor has them.
+ *
+ * When a layer has very few input channels (the first layer of a network: C*kh*kw = 27 for
+ * RGB 3x3), its lowered GEMM has a short inner dimension and building the column matrix costs
+ * about as much as the product. Here each output row block is summed in registers straight
+ * from a zero-padded copy of the input planes: a block of 4 output channels by 16 (or 8)
+ * output columns, over every (channel, ky, kx) tap, then stored once. No column matrix, no
+ * clearing pass over y.
+ *
+ * The input gradient of such a layer (few output channels of dx) is the same computation: dx
+ * is the stride-1 convolution of dy, padded by kh-1-pad, with the kernel flipped and its
+ * channel axes swapped.
+ *
+ * The code is compiled for AVX2+FMA and chosen at run time; without them (or for shapes it
+ * does not cover) the caller keeps the GEMM lowering. */
+#include "conv_direct.h"
+#include "alloc.h"
+#include "error.h"
+#include "parallel.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
+
+/* Output channels per register block. */
+#define KB 4
+
+typedef struct {
+    int64_t n, cin, cout, kh, kw;
+    int64_t hp, wp;              /* padded input plane */
+    int64_t rs;                  /* its row stride: wp and 8 more zeros, so that a vector load
+                                  * starting at any column stays inside the row */
+    int64_t oh, ow;
+    int64_t pad_top, pad_left;   /* where the source plane sits inside the padded one */
+    int64_t sh, sw;              /* source plane size */
+    int64_t coutp;               /* cout rounded up to KB */
+    const float *src;            /* (n, cin, sh, sw) */
+    const float *wpack;          /* (cin, kh, kw, coutp) */
+    const float *bias;           /* (cout) or NULL */
+    float *dst;                  /* (n, cout, oh, ow) */
+    float *scratch;              /* one padded image per part */
+    int64_t parts;
+} direct_job;
+
+static void pad_image(const direct_job *j, const float *src, float *xp) {
+    memset(xp, 0, (size_t)(j->cin * j->hp * j->rs) * sizeof *xp);
+    for (int64_t c = 0; c < j->cin; c++)
+        for (int64_t y = 0; y < j->sh; y++)
+            memcpy(xp + (c * j->hp + y + j->pad_top) * j->rs + j->pad_left, src + (c * j->sh + y) * j->sw,
+                   (size_t)j->sw * sizeof *xp);
+}
+
+#ifdef HAVE_X86_DISPATCH
+/* 16 output columns (two vectors) by kb <= 4 channels: eight accumulators, two input vectors
+ * and a broadcast weight fit the 16 AVX2 registers. kb is a constant at each call, and the
+ * accumulators are named variables, so that -O2 keeps them in registers. */
+#define TAP16(q)                                                          \
+    if (kb > q) {                                                         \
+        __m256 wv = _mm256_broadcast_ss(wr + q);                          \
+        a##q##0 = _mm256_fmadd_ps(wv, x0, a##q##0);                       \
+        a##q##1 = _mm256_fmadd_ps(wv, x1, a##q##1);                       \
+    }
+#define STORE16(q)                                                        \
+    if (kb > q && k0 + q < j->cout) {                                     \
+        __m256 b = _mm256_set1_ps(j->bias ? j->bias[k0 + q] : 0.0f);     \
+        float *o = out + q * plane;                                       \
+        _mm256_storeu_ps(o, _mm256_add_ps(a##q##0, b));                   \
+        _mm256_storeu_ps(o + 8, _mm256_add_ps(a##q##1, b));               \
+    }
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+block16(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, int64_t k0, const int kb,
+        const int64_t kw) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    const int64_t coutp = j->coutp;
+    const float *wr = j->wpack + k0;
+    for (int64_t c = 0; c < j->cin; c++)
+        for (int64_t ky = 0; ky < j->kh; ky++) {
+            const float *row = xp + (c * j->hp + oy + ky) * j->rs + ox;
+#pragma GCC unroll 3
+            for (int64_t kx = 0; kx < kw; kx++, wr += coutp) {
+                __m256 x0 = _mm256_loadu_ps(row + kx), x1 = _mm256_loadu_ps(row + kx + 8);
+                TAP16(0) TAP16(1) TAP16(2) TAP16(3)
+            }
+        }
+    const int64_t plane = j->oh * j->ow;
+    float *out = y + k0 * plane + oy * j->ow + ox;
+    STORE16(0) STORE16(1) STORE16(2) STORE16(3)
+}
+
+#define TAP8(q) if (kb > q) a##q = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + q), x0, a##q);
+#define STORE8(q)                                                                                   \
+    if (kb > q && k0 + q < j->cout) {                                                               \
+        __m256 v = _mm256_add_ps(a##q, _mm256_set1_ps(j->bias ? j->bias[k0 + q] : 0.0f));          \
+        if (cols == 8) _mm256_storeu_ps(out + q * plane, v);                                        \
+        else { _mm256_storeu_ps(tmp, v); memcpy(out + q * plane, tmp, (size_t)cols * sizeof *tmp); } \
+    }
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+block8(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, int64_t k0, const int kb,
+       const int64_t kw, int64_t cols) {
+    float tmp[8];
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const int64_t coutp = j->coutp;
+    const float *wr = j->wpack + k0;
+    for (int64_t c = 0; c < j->cin; c++)
+        for (int64_t ky = 0; ky < j->kh; ky++) {
+            const float *row = xp + (c * j->hp + oy + ky) * j->rs + ox;
+#pragma GCC unroll 3
+            for (int64_t kx = 0; kx < kw; kx++, wr += coutp) {
+                __m256 x0 = _mm256_loadu_ps(row + kx);
+                TAP8(0) TAP8(1) TAP8(2) TAP8(3)
+            }
+        }
+    const int64_t plane = j->oh * j->ow;
+    float *out = y + k0 * plane + oy * j->ow + ox;
+    STORE8(0) STORE8(1) STORE8(2) STORE8(3)
+}
+
+/* kw is the kernel width, a constant 3 for the common case so that its loop unrolls. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+image_kb(const direct_job *j, const float *xp, float *y, const int kb, const int64_t kw) {
+    for (int64_t oy = 0; oy < j->oh; oy++)
+        for (int64_t k0 = 0; k0 < j->cout; k0 += kb) {
+            int64_t ox = 0;
+            for (; ox + 16 <= j->ow; ox += 16) block16(j, xp, y, oy, ox, k0, kb, kw);
+            for (; ox < j->ow; ox += 8) block8(j, xp, y, oy, ox, k0, kb, kw, j->ow - ox < 8 ? j->ow - ox : 8);
+        }
+}
+
+/* Few output channels (the input gradient of a first layer) get blocks of exactly that many. */
+__attribute__((target("avx2,fma"))) static void image_avx2(const direct_job *j, const float *xp, float *y) {
+    const int three = j->kw == 3;
+    switch (j->coutp) {
+    case 1: three ? image_kb(j, xp, y, 1, 3) : image_kb(j, xp, y, 1, j->kw); break;
+    case 2: three ? image_kb(j, xp, y, 2, 3) : image_kb(j, xp, y, 2, j->kw); break;
+    case 3: three ? image_kb(j, xp, y, 3, 3) : image_kb(j, xp, y, 3, j->kw); break;
+    default: three ? image_kb(j, xp, y, KB, 3) : image_kb(j, xp, y, KB, j->kw);
+    }
+}
+
+static int have_avx2(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+}
+#else
+static int have_avx2(void) { return 0; }
+static void image_avx2(const direct_job *j, const float *xp, float *y) { (void)j; (void)xp; (void)y; }
+#endif
+
+static void direct_parts(void *ctx, int64_t b, int64_t e) {
+    const direct_job *j = ctx;
+    for (int64_t part = b; part < e; part++) {
+        float *xp = j->scratch + part * j->cin * j->hp * j->rs;
+        for (int64_t n = j->n * part / j->parts; n < j->n * (part + 1) / j->parts && !tau_interrupted; n++) {
+            pad_image(j, j->src + n * j->cin * j->sh * j->sw, xp);
+            float *y = j->dst + n * j->cout * j->oh * j->ow;
+            image_avx2(j, xp, y);
+        }
+    }
+}
+
+static int run(direct_job *j, float *wpack) {
+    int64_t parts = tau_get_num_threads();
+    if (parts > j->n) parts = j->n;
+    if (parts < 1) parts = 1;
+    j->rs = j->wp + 8;
+    size_t floats = (size_t)(parts * j->cin * j->hp * j->rs);
+    j->scratch = tau_alloc(floats * sizeof(float));
+    if (!j->scratch) return tau_fail("conv2d: out of memory for %zu floats of padded input", floats);
+    j->parts = parts;
+    j->wpack = wpack;
+    if (parts > 1) tau_parallel_for(parts, 1, direct_parts, j);
+    else direct_parts(j, 0, 1);
+    tau_free(j->scratch, floats * sizeof(float));
+    if (tau_interrupted) return tau_fail("interrupted");
+    return TAU_OK;
+}
+
+/* Plain stride-1 single-group convolution, and the thin sides it pays off for: the number of
+ * channels summed per output (forward: C*kh*kw) short, the channels written few. */
+static int plain(const tau_conv2d_params *p) {
+    return p->groups == 1 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 &&
+           p->kh <= 7 && p->kw <= 7;
+}
+
+/* Up to KB channels are packed as they are, more are rounded up to blocks of KB. */
+static int64_t packed_channels(int64_t cout) { return cout <= KB ? cout : (cout + KB - 1) / KB * KB; }
+
+int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
+    if (!have_avx2() || !plain(p) || p->n < 1) return 0;
+    if (p->kh * p->kw == 1) return 0; /* a 1x1 GEMM needs no lowering */
+    /* One channel is better served by the GEMM: a reduction that short leaves each register
+     * block too little work beside its stores (measured with bench_conv). */
+    if (for_dx) return p->c >= 2 && p->c <= 4 && p->pad_h <= p->kh - 1 && p->pad_w <= p->kw - 1;
+    return p->c >= 2 && p->c * p->kh * p->kw <= 32;
+}
+
+int tau_conv_direct_forward(const float *x, const float *w, const float *b, float *y,
+                            const tau_conv2d_params *p, int64_t oh, int64_t ow) {
+    direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
+                    .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,
+                    .pad_top = p->pad_h, .pad_left = p->pad_w, .sh = p->h, .sw = p->w,
+                    .coutp = packed_channels(p->k), .src = x, .bias = b, .dst = y};
+    const int64_t kk = p->kh * p->kw;
+    size_t wn = (size_t)(p->c * kk * j.coutp);
+    float *wpack = tau_calloc(wn * sizeof(float));
+    if (!wpack) return tau_fail("conv2d: out of memory for packed weights");
+    for (int64_t k = 0; k < p->k; k++)
+        for (int64_t c = 0; c < p->c; c++)
+            for (int64_t t = 0; t < kk; t++) wpack[(c * kk + t) * j.coutp + k] = w[(k * p->c + c) * kk + t];
+    int rc = run(&j, wpack);
+    tau_free(wpack, wn * sizeof(float));
+    return rc;
+}
+
+int tau_conv_direct_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
+                       int64_t ow) {
+    const int64_t ph = p->kh - 1 - p->pad_h, pw = p->kw - 1 - p->pad_w;
+    direct_job j = {.n = p->n, .cin = p->k, .cout = p->c, .kh = p->kh, .kw = p->kw,
+                    .hp = oh + 2 * ph, .wp = ow + 2 * pw, .oh = p->h, .ow = p->w,
+                    .pad_top = ph, .pad_left = pw, .sh = oh, .sw = ow,
+                    .coutp = packed_channels(p->c), .src = dy, .bias = NULL, .dst = dx};
+    const int64_t kk = p->kh * p->kw;
+    size_t wn = (size_t)(p->k * kk * j.coutp);
+    float *wpack = tau_calloc(wn * sizeof(float));
+    if (!wpack) return tau_fail("conv2d: out of memory for packed weights");
+    /* tap (ky, kx) of the dx convolution is tap (kh-1-ky, kw-1-kx) of w, channels swapped */
+    for (int64_t k = 0; k < p->k; k++)
+        for (int64_t c = 0; c < p->c; c++)
+            for (int64_t t = 0; t < kk; t++) wpack[(k * kk + t) * j.coutp + c] = w[(k * p->c + c) * kk + (kk - 1 - t)];
+    int rc = run(&j, wpack);
+    tau_free(wpack, wn * sizeof(float));
+    return rc;
+}
