@@ -122,8 +122,8 @@ block8(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, i
 /* kw is the kernel width, a constant 3 for the common case so that its loop unrolls. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 image_kb(const direct_job *j, const float *xp, float *y, const int kb, const int64_t kw) {
-    for (int64_t oy = 0; oy < j->oh; oy++)
-        for (int64_t k0 = 0; k0 < j->cout; k0 += kb) {
+    for (int64_t k0 = 0; k0 < j->cout; k0 += kb) /* channel blocks outside: 4 output streams */
+        for (int64_t oy = 0; oy < j->oh; oy++) {
             int64_t ox = 0;
             for (; ox + 16 <= j->ow; ox += 16) block16(j, xp, y, oy, ox, k0, kb, kw);
             for (; ox < j->ow; ox += 8) block8(j, xp, y, oy, ox, k0, kb, kw, j->ow - ox < 8 ? j->ow - ox : 8);

@@ -142,6 +142,8 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 6, 5, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1},    /* 1x1: no im2col */
     {2, 6, 5, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2},    /* grouped 1x1 */
     {2, 5, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1},    /* strided 1x1 */
+    {2, 4, 8, 8, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1},    /* strided 1x1, even size */
+    {2, 3, 8, 10, 4, 1, 1, 3, 3, 0, 0, 1, 1, 1},   /* strided 1x1, stride 3 past the edge */
     {1, 2, 11, 13, 3, 5, 5, 3, 3, 2, 2, 1, 1, 1},  /* 5x5 stride 3 */
     {2, 3, 9, 9, 2, 3, 3, 1, 1, 0, 0, 2, 2, 1},    /* dilation, no padding */
     {1, 2, 4, 4, 3, 4, 4, 1, 1, 0, 0, 1, 1, 1},    /* kernel as large as the input */
