@@ -737,6 +737,11 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
         dx = NULL;
         if (!dw) return TAU_OK;
     }
+    if (dw && tau_conv_direct_wanted(p, 2)) {
+        if (tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow) != TAU_OK) return TAU_ERR;
+        dw = NULL;
+        if (!dx) return TAU_OK;
+    }
     convwork t = {&g, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
     if (plan_parts(&g, &t, dw != NULL, "gradient") != TAU_OK) return TAU_ERR;
     if (dx) rc = run_parts(&t, dx_parts);

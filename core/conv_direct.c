@@ -40,12 +40,15 @@ typedef struct {
     const float *wpack;          /* (cin, kh, kw, coutp) */
     const float *bias;           /* (cout) or NULL */
     float *dst;                  /* (n, cout, oh, ow) */
-    float *scratch;              /* one padded image per part */
+    float *scratch;              /* one padded image per part (and a weight gradient) */
     int64_t parts;
+    const float *dy;             /* weight gradient: (n, cout, oh, ow) */
+    float *dw;                   /* (cout, cin, kh, kw) */
 } direct_job;
 
+/* Copies an image into the interior of its padded planes; the border stays as cleared once
+ * per call (clearing it per image cost as much as the multiply-adds for 16-channel dy). */
 static void pad_image(const direct_job *j, const float *src, float *xp) {
-    memset(xp, 0, (size_t)(j->cin * j->hp * j->rs) * sizeof *xp);
     for (int64_t c = 0; c < j->cin; c++)
         for (int64_t y = 0; y < j->sh; y++)
             memcpy(xp + (c * j->hp + y + j->pad_top) * j->rs + j->pad_left, src + (c * j->sh + y) * j->sw,
@@ -141,6 +144,66 @@ __attribute__((target("avx2,fma"))) static void image_avx2(const direct_job *j, 
     }
 }
 
+static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define DW_TAP(q, LOAD)                                                                      \
+    do {                                                                                     \
+        __m256 d = LOAD;                                                                     \
+        a##q##0 = _mm256_fmadd_ps(d, x0, a##q##0);                                           \
+        a##q##1 = _mm256_fmadd_ps(d, x1, a##q##1);                                           \
+        a##q##2 = _mm256_fmadd_ps(d, x2, a##q##2);                                           \
+    } while (0)
+#define DW_STEP(LOAD0, LOAD1, LOAD2, LOAD3)                                                  \
+    do {                                                                                     \
+        __m256 x0 = _mm256_loadu_ps(xr + ox), x1 = _mm256_loadu_ps(xr + ox + 1),             \
+               x2 = _mm256_loadu_ps(xr + ox + 2);                                            \
+        DW_TAP(0, LOAD0); DW_TAP(1, LOAD1); DW_TAP(2, LOAD2); DW_TAP(3, LOAD3);              \
+    } while (0)
+
+/* Adds one image's weight gradient to acc (cout, cin, kh, 3): for 4 kernels and one (channel,
+ * ky) the three kx taps are 12 dot products of dy rows with shifted rows of the padded input,
+ * summed in 12 registers over the whole plane. */
+__attribute__((target("avx2,fma"))) static void dw_image_avx2(const direct_job *j, const float *xp, const float *dy,
+                                                              float *acc) {
+    const int64_t plane = j->oh * j->ow, ow = j->ow, full = ow / 8 * 8, kstride = j->cin * j->kh * 3;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(ow - full)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int64_t k0 = 0; k0 < j->cout; k0 += 4) {
+        /* kernels past cout repeat the first; their sums are dropped */
+        const float *d0 = dy + k0 * plane, *d1 = k0 + 1 < j->cout ? d0 + plane : d0,
+                    *d2 = k0 + 2 < j->cout ? d0 + 2 * plane : d0, *d3 = k0 + 3 < j->cout ? d0 + 3 * plane : d0;
+        for (int64_t c = 0; c < j->cin; c++)
+            for (int64_t ky = 0; ky < j->kh; ky++) {
+                __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+                __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+                const float *xr = xp + (c * j->hp + ky) * j->rs;
+                for (int64_t r = 0; r < plane; r += ow, xr += j->rs) {
+                    int64_t ox = 0;
+                    for (; ox < full; ox += 8)
+                        DW_STEP(_mm256_loadu_ps(d0 + r + ox), _mm256_loadu_ps(d1 + r + ox),
+                                _mm256_loadu_ps(d2 + r + ox), _mm256_loadu_ps(d3 + r + ox));
+                    if (ox < ow)
+                        DW_STEP(_mm256_maskload_ps(d0 + r + ox, mask), _mm256_maskload_ps(d1 + r + ox, mask),
+                                _mm256_maskload_ps(d2 + r + ox, mask), _mm256_maskload_ps(d3 + r + ox, mask));
+                }
+                float *o = acc + (k0 * j->cin + c) * j->kh * 3 + ky * 3;
+                o[0] += hsum(a00); o[1] += hsum(a01); o[2] += hsum(a02);
+                if (k0 + 1 < j->cout) { o[kstride] += hsum(a10); o[kstride + 1] += hsum(a11); o[kstride + 2] += hsum(a12); }
+                if (k0 + 2 < j->cout) {
+                    o[2 * kstride] += hsum(a20); o[2 * kstride + 1] += hsum(a21); o[2 * kstride + 2] += hsum(a22);
+                }
+                if (k0 + 3 < j->cout) {
+                    o[3 * kstride] += hsum(a30); o[3 * kstride + 1] += hsum(a31); o[3 * kstride + 2] += hsum(a32);
+                }
+            }
+    }
+}
+
 static int have_avx2(void) {
     static int known = -1;
     if (known < 0) {
@@ -152,16 +215,23 @@ static int have_avx2(void) {
 #else
 static int have_avx2(void) { return 0; }
 static void image_avx2(const direct_job *j, const float *xp, float *y) { (void)j; (void)xp; (void)y; }
+static void dw_image_avx2(const direct_job *j, const float *xp, const float *dy, float *acc) {
+    (void)j; (void)xp; (void)dy; (void)acc;
+}
 #endif
+
+static int64_t dw_floats(const direct_job *j) { return j->dw ? j->cout * j->cin * j->kh * j->kw : 0; }
+static int64_t part_floats(const direct_job *j) { return j->cin * j->hp * j->rs + dw_floats(j); }
 
 static void direct_parts(void *ctx, int64_t b, int64_t e) {
     const direct_job *j = ctx;
     for (int64_t part = b; part < e; part++) {
-        float *xp = j->scratch + part * j->cin * j->hp * j->rs;
+        float *xp = j->scratch + part * part_floats(j), *acc = xp + j->cin * j->hp * j->rs;
+        memset(xp, 0, (size_t)part_floats(j) * sizeof *xp);
         for (int64_t n = j->n * part / j->parts; n < j->n * (part + 1) / j->parts && !tau_interrupted; n++) {
             pad_image(j, j->src + n * j->cin * j->sh * j->sw, xp);
-            float *y = j->dst + n * j->cout * j->oh * j->ow;
-            image_avx2(j, xp, y);
+            if (j->dw) dw_image_avx2(j, xp, j->dy + n * j->cout * j->oh * j->ow, acc);
+            else image_avx2(j, xp, j->dst + n * j->cout * j->oh * j->ow);
         }
     }
 }
@@ -171,13 +241,21 @@ static int run(direct_job *j, float *wpack) {
     if (parts > j->n) parts = j->n;
     if (parts < 1) parts = 1;
     j->rs = j->wp + 8;
-    size_t floats = (size_t)(parts * j->cin * j->hp * j->rs);
+    size_t floats = (size_t)(parts * part_floats(j));
     j->scratch = tau_alloc(floats * sizeof(float));
     if (!j->scratch) return tau_fail("conv2d: out of memory for %zu floats of padded input", floats);
     j->parts = parts;
     j->wpack = wpack;
     if (parts > 1) tau_parallel_for(parts, 1, direct_parts, j);
     else direct_parts(j, 0, 1);
+    if (j->dw) { /* the parts' sums added in a fixed order: the same bits for a thread count */
+        const int64_t nw = dw_floats(j);
+        memcpy(j->dw, j->scratch + part_floats(j) - nw, (size_t)nw * sizeof(float));
+        for (int64_t part = 1; part < parts; part++) {
+            const float *acc = j->scratch + (part + 1) * part_floats(j) - nw;
+            for (int64_t i = 0; i < nw; i++) j->dw[i] += acc[i];
+        }
+    }
     tau_free(j->scratch, floats * sizeof(float));
     if (tau_interrupted) return tau_fail("interrupted");
     return TAU_OK;
@@ -195,6 +273,7 @@ static int64_t packed_channels(int64_t cout) { return cout <= KB ? cout : (cout 
 
 int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
     if (!have_avx2() || !plain(p) || p->n < 1) return 0;
+    if (for_dx == 2) return p->c <= 4 && p->kw == 3;
     if (p->kh * p->kw == 1) return 0; /* a 1x1 GEMM needs no lowering */
     /* One channel is better served by the GEMM: a reduction that short leaves each register
      * block too little work beside its stores (measured with bench_conv). */
@@ -238,4 +317,13 @@ int tau_conv_direct_dx(const float *w, const float *dy, float *dx, const tau_con
     int rc = run(&j, wpack);
     tau_free(wpack, wn * sizeof(float));
     return rc;
+}
+
+int tau_conv_direct_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
+                       int64_t ow) {
+    direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
+                    .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,
+                    .pad_top = p->pad_h, .pad_left = p->pad_w, .sh = p->h, .sw = p->w,
+                    .coutp = packed_channels(p->k), .src = x, .dy = dy, .dw = dw};
+    return run(&j, NULL);
 }
