@@ -9,7 +9,9 @@
  *
  * The input gradient of such a layer (few output channels of dx) is the same computation: dx
  * is the stride-1 convolution of dy, padded by kh-1-pad, with the kernel flipped and its
- * channel axes swapped.
+ * channel axes swapped. Its weight gradient (3-wide kernels) sums, for 4 kernels and one
+ * (channel, kernel row), the 12 dot products of dy rows with shifted input rows in registers
+ * over the whole plane.
  *
  * The code is compiled for AVX2+FMA and chosen at run time; without them (or for shapes it
  * does not cover) the caller keeps the GEMM lowering. */
