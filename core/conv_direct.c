@@ -61,6 +61,16 @@ static void pad_image(const direct_job *j, const float *src, float *xp) {
 /* 16 output columns (two vectors) by kb <= 4 channels: eight accumulators, two input vectors
  * and a broadcast weight fit the 16 AVX2 registers. kb is a constant at each call, and the
  * accumulators are named variables, so that -O2 keeps them in registers. */
+/* Runs BODY for every (channel, ky, kx) tap of the block at (oy, ox): row points at the
+ * block's first input in kernel row ky, wr at the tap's weights for channels k0... */
+#define FOR_TAPS(BODY)                                                                        \
+    const float *wr = j->wpack + k0;                                                          \
+    for (int64_t c = 0; c < j->cin; c++)                                                      \
+        for (int64_t ky = 0; ky < j->kh; ky++) {                                              \
+            const float *row = xp + (c * j->hp + oy + ky) * j->rs + ox;                       \
+            _Pragma("GCC unroll 3") for (int64_t kx = 0; kx < kw; kx++, wr += j->coutp) { BODY } \
+        }
+
 #define TAP16(q)                                                          \
     if (kb > q) {                                                         \
         __m256 wv = _mm256_broadcast_ss(wr + q);                          \
@@ -79,17 +89,8 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void
 block16(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, int64_t k0, const int kb,
         const int64_t kw) {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    const int64_t coutp = j->coutp;
-    const float *wr = j->wpack + k0;
-    for (int64_t c = 0; c < j->cin; c++)
-        for (int64_t ky = 0; ky < j->kh; ky++) {
-            const float *row = xp + (c * j->hp + oy + ky) * j->rs + ox;
-#pragma GCC unroll 3
-            for (int64_t kx = 0; kx < kw; kx++, wr += coutp) {
-                __m256 x0 = _mm256_loadu_ps(row + kx), x1 = _mm256_loadu_ps(row + kx + 8);
-                TAP16(0) TAP16(1) TAP16(2) TAP16(3)
-            }
-        }
+    FOR_TAPS(__m256 x0 = _mm256_loadu_ps(row + kx); __m256 x1 = _mm256_loadu_ps(row + kx + 8);
+             TAP16(0) TAP16(1) TAP16(2) TAP16(3))
     const int64_t plane = j->oh * j->ow;
     float *out = y + k0 * plane + oy * j->ow + ox;
     STORE16(0) STORE16(1) STORE16(2) STORE16(3)
@@ -108,17 +109,7 @@ block8(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, i
        const int64_t kw, int64_t cols) {
     float tmp[8];
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    const int64_t coutp = j->coutp;
-    const float *wr = j->wpack + k0;
-    for (int64_t c = 0; c < j->cin; c++)
-        for (int64_t ky = 0; ky < j->kh; ky++) {
-            const float *row = xp + (c * j->hp + oy + ky) * j->rs + ox;
-#pragma GCC unroll 3
-            for (int64_t kx = 0; kx < kw; kx++, wr += coutp) {
-                __m256 x0 = _mm256_loadu_ps(row + kx);
-                TAP8(0) TAP8(1) TAP8(2) TAP8(3)
-            }
-        }
+    FOR_TAPS(__m256 x0 = _mm256_loadu_ps(row + kx); TAP8(0) TAP8(1) TAP8(2) TAP8(3))
     const int64_t plane = j->oh * j->ow;
     float *out = y + k0 * plane + oy * j->ow + ox;
     STORE8(0) STORE8(1) STORE8(2) STORE8(3)
