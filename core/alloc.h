@@ -1,4 +1,5 @@
-/* Memory for tensor data and kernel scratch space. A size-class cache recycles freed blocks,
+/* Memory for tensor data, tensor and storage headers, autograd nodes and kernel scratch
+ * space. A size-class cache recycles freed blocks,
  * so a steady-state training loop makes no heap calls; tau_heap_allocs() counts the real ones.
  * Blocks are 64-byte aligned. All functions are thread-safe. */
 #ifndef TAU_ALLOC_H

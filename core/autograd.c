@@ -1,4 +1,5 @@
 #include "autograd.h"
+#include "alloc.h"
 #include "kernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,14 @@ int tau_needs_grad(tau_tensor *const *inputs, int n) {
 
 tau_node *tau_record(const tau_op_info *op, tau_tensor *out, tau_tensor *const *inputs, int n,
                      unsigned saves_inputs) {
-    tau_node *nd = calloc(1, sizeof *nd);
-    tau_tensor **ins = calloc((size_t)(n ? n : 1), sizeof *ins);
-    uint64_t *ver = calloc((size_t)(n ? n : 1), sizeof *ver);
+    /* from the block cache: a training step records the same nodes every time */
+    tau_node *nd = tau_calloc(sizeof *nd);
+    tau_tensor **ins = tau_calloc((size_t)(n ? n : 1) * sizeof *ins);
+    uint64_t *ver = tau_calloc((size_t)(n ? n : 1) * sizeof *ver);
     if (!nd || !ins || !ver) {
-        free(nd); free(ins); free(ver);
+        tau_free(nd, sizeof *nd);
+        tau_free(ins, (size_t)(n ? n : 1) * sizeof *ins);
+        tau_free(ver, (size_t)(n ? n : 1) * sizeof *ver);
         tau_fail("%s: out of memory recording the autograd graph", op->name);
         return NULL;
     }
@@ -62,11 +66,18 @@ static void free_contents(tau_node *n) {
     for (int i = 0; i < n->ninputs; i++) { tau_release(n->inputs[i]); n->inputs[i] = NULL; }
     for (int i = 0; i < n->nsaved; i++) { tau_release(n->saved[i]); n->saved[i] = NULL; }
     n->nsaved = 0;
-    free(n->ctx);
+    tau_free(n->ctx, n->ctx_size);
     n->ctx = NULL;
     tau_release(n->gacc);
     n->gacc = NULL;
     n->freed = 1;
+}
+
+static void free_node(tau_node *n) {
+    size_t k = (size_t)(n->ninputs ? n->ninputs : 1);
+    tau_free(n->inputs, k * sizeof *n->inputs);
+    tau_free(n->in_version, k * sizeof *n->in_version);
+    tau_free(n, sizeof *n);
 }
 
 /* Releasing a long chain would recurse once per node; a worklist keeps the stack flat. */
@@ -79,7 +90,7 @@ void tau_node_release(tau_node *n) {
     if (npending == cappending) {
         size_t nc = cappending ? cappending * 2 : 64;
         tau_node **p = realloc(pending, nc * sizeof *p);
-        if (!p) { free_contents(n); free(n->inputs); free(n->in_version); free(n); return; }
+        if (!p) { free_contents(n); free_node(n); return; }
         pending = p;
         cappending = nc;
     }
@@ -89,9 +100,7 @@ void tau_node_release(tau_node *n) {
     while (npending) {
         tau_node *m = pending[--npending];
         free_contents(m);
-        free(m->inputs);
-        free(m->in_version);
-        free(m);
+        free_node(m);
     }
     draining = 0;
 }
@@ -111,11 +120,21 @@ int tau_check_inplace(const char *fn, const tau_tensor *t) {
 
 typedef struct { tau_node **v; size_t n, cap; } nodevec;
 
+static void nodevec_free(nodevec *s) {
+    tau_free(s->v, s->cap * sizeof *s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}
+
+/* Grows through the block cache, so that every backward of a training loop reuses the same
+ * blocks. */
 static int push(nodevec *s, tau_node *n) {
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 64;
-        tau_node **p = realloc(s->v, nc * sizeof *p);
+        tau_node **p = tau_alloc(nc * sizeof *p);
         if (!p) return tau_fail("backward: out of memory");
+        if (s->n) memcpy(p, s->v, s->n * sizeof *p);
+        tau_free(s->v, s->cap * sizeof *s->v);
         s->v = p;
         s->cap = nc;
     }
@@ -149,7 +168,7 @@ static int collect(tau_node *root, nodevec *order) {
             rc = push(order, n);
         }
     }
-    free(stack.v);
+    nodevec_free(&stack);
     return rc;
 }
 
@@ -236,7 +255,7 @@ static int run_backward(tau_tensor *root, tau_tensor *seed, int retain, tau_tens
                         "pass retain_graph = true the first time");
     }
     nodevec order = {0};
-    if ((rc = collect(root->grad_fn, &order))) { tau_release(g0); free(order.v); return rc; }
+    if ((rc = collect(root->grad_fn, &order))) { tau_release(g0); nodevec_free(&order); return rc; }
     /* which nodes lead to a target (post-order: inputs are decided first) */
     for (size_t k = 0; k < order.n; k++) {
         tau_node *n = order.v[k];
@@ -317,7 +336,7 @@ static int run_backward(tau_tensor *root, tau_tensor *seed, int retain, tau_tens
         order.v[k]->gacc = NULL;
         if (!retain && rc == TAU_OK) free_contents(order.v[k]);
     }
-    free(order.v);
+    nodevec_free(&order);
     return rc;
 }
 
@@ -345,7 +364,7 @@ char *tau_graph_dot(const tau_tensor *t) {
         if (len + (size_t)need_ + 1 > cap) {                                    \
             while (len + (size_t)need_ + 1 > cap) cap *= 2;                     \
             char *p_ = realloc(s, cap);                                         \
-            if (!p_) { free(s); free(order.v); return NULL; }                   \
+            if (!p_) { free(s); nodevec_free(&order); return NULL; }           \
             s = p_;                                                             \
         }                                                                       \
         len += (size_t)snprintf(s + len, cap - len, __VA_ARGS__);               \
@@ -372,7 +391,7 @@ char *tau_graph_dot(const tau_tensor *t) {
         }
     }
     EMIT("}\n");
-    free(order.v);
+    nodevec_free(&order);
 #undef EMIT
     return s;
 }

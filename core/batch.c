@@ -1,3 +1,4 @@
+#include "alloc.h"
 #include "batch.h"
 #include "error.h"
 #include "parallel.h"
@@ -88,13 +89,14 @@ int tau_batch_make(const tau_dataset *ds, const int64_t *idx, int64_t b,
         return tau_fail("batch: crop padding must be 0..%d, got %d", 1 << 24, opts->pad);
     if (opts->std && !opts->mean)
         return tau_fail("batch: std given without mean");
-    float *lut = malloc((size_t)ds->c * 256 * sizeof(float));
+    const size_t lut_bytes = (size_t)ds->c * 256 * sizeof(float);
+    float *lut = tau_alloc(lut_bytes);
     if (!lut) return tau_fail("out of memory");
     for (int64_t ch = 0; ch < ds->c; ch++) {
         float m = opts->mean ? opts->mean[ch] : 0.0f;
         float s = opts->std ? opts->std[ch] : 1.0f;
         if (!(s > 0.0f) || !isfinite(s) || !isfinite(m)) {
-            free(lut);
+            tau_free(lut, lut_bytes);
             if (!isfinite(m)) return tau_fail("batch: mean[%lld] is not finite", (long long)ch + 1);
             return tau_fail("batch: std[%lld] must be finite and > 0, got %g", (long long)ch + 1,
                             (double)s);
@@ -104,7 +106,7 @@ int tau_batch_make(const tau_dataset *ds, const int64_t *idx, int64_t b,
     batch_ctx ctx = {ds, idx, opts->pad, opts->flip != 0, opts->seed, lut, x, y};
     int64_t per = ds->c * ds->h * ds->w;
     tau_parallel_for(b, per >= 4096 ? 4 : 16, batch_range, &ctx);
-    free(lut);
+    tau_free(lut, lut_bytes);
     return TAU_OK;
 }
 

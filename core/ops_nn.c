@@ -19,7 +19,7 @@ static int need_f32(const char *fn, const char *what, const tau_tensor *t) {
 static tau_tensor *cont(tau_tensor *t) { return tau_contiguous(t); }
 
 static void *ctx_copy(tau_node *n, const void *p, size_t size) {
-    n->ctx = malloc(size);
+    n->ctx = tau_alloc(size);
     if (n->ctx) { memcpy(n->ctx, p, size); n->ctx_size = size; }
     else tau_fail("out of memory");
     return n->ctx;

@@ -40,7 +40,7 @@ int tau_check_shape(const char *fn, int ndim, const int64_t *shape) {
 }
 
 static tau_tensor *new_header(void) {
-    tau_tensor *t = calloc(1, sizeof *t);
+    tau_tensor *t = tau_calloc(sizeof *t);
     if (!t) { tau_fail("out of memory"); return NULL; }
     t->refcount = 1;
     return t;
@@ -60,15 +60,15 @@ tau_tensor *tau_empty(tau_dtype dt, int ndim, const int64_t *shape) {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) { t->shape[i] = shape[i]; n *= shape[i]; }
     set_contiguous_strides(t);
-    tau_storage *s = calloc(1, sizeof *s);
+    tau_storage *s = tau_calloc(sizeof *s);
     size_t nbytes = (size_t)n * tau_elsize(dt);
     void *data = s ? tau_alloc(nbytes) : NULL;
     if (!data) {
         char b[160];
         tau_fail("out of memory allocating a tensor of size %s (%.1f MB)",
                  tau_dims_str(ndim, shape, b, sizeof b), (double)nbytes / 1e6);
-        free(s);
-        free(t);
+        tau_free(s, sizeof *s);
+        tau_free(t, sizeof *t);
         return NULL;
     }
     s->data = data;
@@ -87,11 +87,11 @@ void tau_release(tau_tensor *t) {
     tau_storage *s = t->storage;
     if (s && --s->refcount == 0) {
         tau_free(s->data, s->nbytes);
-        free(s);
+        tau_free(s, sizeof *s);
     }
     tau_release(t->grad);
     if (t->grad_fn) tau_node_release(t->grad_fn);
-    free(t);
+    tau_free(t, sizeof *t);
 }
 
 /* A new header sharing t's storage; autograd state is not shared. */

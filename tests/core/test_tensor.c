@@ -1898,6 +1898,16 @@ START_TEST(test_alloc_cache) {
     ck_assert_uint_le(tau_cached_bytes(), (size_t)1 << 30);
     tau_alloc_trim();
     ck_assert_uint_eq(tau_cached_bytes(), 0);
+    /* tensor headers and storage records come from the cache too, so a training step that
+     * creates the same tensors again makes no heap calls */
+    int64_t four = 4;
+    h0 = tau_heap_allocs();
+    tau_tensor *t = tau_empty(TAU_F32, 1, &four);
+    ck_assert_uint_eq(tau_heap_allocs() - h0, 3);
+    tau_release(t);
+    t = tau_empty(TAU_F32, 1, &four);
+    ck_assert_uint_eq(tau_heap_allocs() - h0, 3);
+    tau_release(t);
 }
 END_TEST
 

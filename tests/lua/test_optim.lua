@@ -193,6 +193,25 @@ T.test("a step allocates no memory once the state exists", function()
   end
 end)
 
+T.test("a whole training step reuses its blocks: data, headers, graph nodes, workspaces", function()
+  tau.manual_seed(2)
+  local model = nn.Sequential{nn.Conv2d(3, 8, 3, {padding = 1}), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(8, 8, 3, {stride = 2, padding = 1}), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10)}
+  local opt = optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
+  local x, y = tau.randn(16, 3, 16, 16), tau.randint(1, 10, {16})
+  local function step()
+    opt:zero_grad()
+    tau.F.cross_entropy(model(x), y, {tau = 2}):backward()
+    opt:step()
+    collectgarbage() -- this step's garbage back in the cache before the next
+  end
+  for _ = 1, 3 do step() end
+  local before = tau.memory()
+  for _ = 1, 10 do step() end
+  local after = tau.memory()
+  T.eq(after.heap_allocs, before.heap_allocs, "heap allocations in 10 steps")
+end)
+
 ---------------------------------------------------------------------------- state round trip
 
 local function make_problem(seed)
