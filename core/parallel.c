@@ -77,12 +77,20 @@ static void init_once(void) {
 
 int tau_get_num_threads(void) { init_once(); return nthreads; }
 
+/* The pthreads build of OpenBLAS starts its own workers when it loads, and after each change
+ * of its thread count they spin on sched_yield for a long while (measured: a 2-thread
+ * convolution sometimes ran at 1-thread speed, with an OpenBLAS thread taking the second
+ * core). Single-threaded it never needs them, so they are stopped; it would start them again
+ * only for a multi-threaded call. Other builds lack the function, hence the weak reference. */
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
 void tau_set_num_threads(int n) {
     if (n < 1) n = 1;
     if (n > MAX_THREADS) n = MAX_THREADS;
     nthreads = n;
     /* OpenBLAS runs single-threaded inside our pool's blocks (see gemm.h) */
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
 }
 
 void tau_parallel_for(int64_t n, int64_t grain, tau_range_fn fn, void *ctx) {
