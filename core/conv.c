@@ -11,7 +11,10 @@
  * split each product instead.
  *
  * Thin stride-1 layers (few input channels, or few channels of dx) skip the lowering and run
- * the direct kernel of conv_direct.c when the processor has AVX2.
+ * the direct kernel of conv_direct.c when the processor has AVX2; other undilated, ungrouped
+ * layers of stride 1 or 2 run one GEMM per kernel tap on padded planes (conv_taps.c). What
+ * remains (dilation, groups, larger strides, 1x1, small planes' weight gradients) is lowered
+ * here.
  *
  * 1x1 stride-1 unpadded convolutions use x itself as the column matrix. Depthwise convolutions
  * (one input channel per group) are a GEMM with one row, so they use a direct loop instead. */
@@ -21,6 +24,7 @@
 #include "parallel.h"
 #include "gemm.h"
 #include "conv_direct.h"
+#include "conv_taps.h"
 #include <limits.h>
 #include <string.h>
 
@@ -694,6 +698,7 @@ int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
         return TAU_OK;
     }
     if (tau_conv_direct_wanted(p, 0)) return tau_conv_direct_forward(x, w, b, y, p, g.oh, g.ow);
+    if (tau_conv_taps_wanted(p, g.oh, g.ow, 0)) return tau_conv_taps_forward(x, w, b, y, p, g.oh, g.ow);
     convwork t = {&g, x, w, b, NULL, y, NULL, NULL, NULL, 0, 0};
     if (plan_parts(&g, &t, 0, "column") != TAU_OK) return TAU_ERR;
     int rc = run_parts(&t, forward_parts);
@@ -732,13 +737,17 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
         return TAU_OK;
     }
     int rc = TAU_OK;
-    if (dx && tau_conv_direct_wanted(p, 1)) {
-        if (tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow) != TAU_OK) return TAU_ERR;
+    if (dx && (tau_conv_direct_wanted(p, 1) || tau_conv_taps_wanted(p, g.oh, g.ow, 1))) {
+        rc = tau_conv_direct_wanted(p, 1) ? tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow)
+                                          : tau_conv_taps_dx(w, dy, dx, p, g.oh, g.ow);
+        if (rc != TAU_OK) return TAU_ERR;
         dx = NULL;
         if (!dw) return TAU_OK;
     }
-    if (dw && tau_conv_direct_wanted(p, 2)) {
-        if (tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow) != TAU_OK) return TAU_ERR;
+    if (dw && (tau_conv_direct_wanted(p, 2) || tau_conv_taps_wanted(p, g.oh, g.ow, 2))) {
+        rc = tau_conv_direct_wanted(p, 2) ? tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow)
+                                          : tau_conv_taps_dw(x, dy, dw, p, g.oh, g.ow);
+        if (rc != TAU_OK) return TAU_ERR;
         dw = NULL;
         if (!dx) return TAU_OK;
     }

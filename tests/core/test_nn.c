@@ -161,6 +161,14 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 2, 9, 40, 5, 2, 7, 1, 1, 0, 3, 1, 1, 1},   /* 2x7 */
     {2, 2, 7, 27, 3, 3, 5, 1, 1, 1, 2, 1, 1, 1},   /* 3x5 */
     {2, 2, 6, 20, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* unpadded: dx padded by 2 */
+    /* 8 channels and more: one GEMM per tap on padded (phase) planes, odd sizes, stride 2 with
+     * odd and even padding, kernels 5x5 and 2x3, padding past the kernel's reach, and planes
+     * large enough (>= 256 outputs) for the weight gradient to take the taps too */
+    {3, 8, 9, 11, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {3, 8, 33, 35, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {2, 8, 17, 16, 9, 5, 5, 1, 1, 2, 2, 1, 1, 1},
+    {2, 9, 34, 33, 10, 2, 3, 2, 2, 0, 1, 1, 1, 1},
+    {2, 8, 16, 16, 8, 3, 3, 1, 1, 3, 3, 1, 1, 1},
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
