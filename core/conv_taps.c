@@ -177,9 +177,10 @@ static void dw_parts(void *ctx, int64_t b, int64_t e) {
 int tau_conv_taps_wanted(const tau_conv2d_params *p, int64_t oh, int64_t ow, int which) {
     if (p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w) return 0;
     if (p->stride_h > 2 || p->kh * p->kw < 2 || p->kh > 7 || p->kw > 7 || p->n < 1) return 0;
-    /* one GEMM per tap wants a real inner dimension: C for y and dw, K for dx */
-    if (which == 1) return p->k >= 8;
+    /* one GEMM per tap wants real dimensions: C and K (C rows of dx: one input channel made
+     * dx slower than through the column matrix) */
     if (p->c < 8) return 0;
+    if (which == 1) return p->k >= 8;
     /* a stride-2 forward pass measured no faster than its column matrix on one thread and
      * slower on two (bench_conv, res20 16->32) */
     if (which == 0 && p->stride_h == 2) return 0;
