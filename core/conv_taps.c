@@ -47,8 +47,11 @@ static void interleave(float *restrict row, const float *restrict ev, const floa
     if (n & 1) row[n - 1] = ev[n / 2];
 }
 
-static int64_t tap_phase(const taps *t, int64_t ky, int64_t kx) { return (ky % t->s) * t->s + kx % t->s; }
-static int64_t tap_shift(const taps *t, int64_t ky, int64_t kx) { return (ky / t->s) * t->pc + kx / t->s; }
+/* Where tap i (= ky * kw + kx) reads or writes, in the planes laid out (phase, C, ps). */
+static float *tap_at(const taps *t, float *planes, int64_t i) {
+    const int64_t ky = i / t->p->kw, kx = i % t->p->kw;
+    return planes + ((ky % t->s) * t->s + kx % t->s) * t->p->c * t->ps + (ky / t->s) * t->pc + kx / t->s;
+}
 
 /* The image's channels into the interiors of the (phase) planes at xp, laid out (phase, C,
  * ps); the borders stay as cleared once per part. */
@@ -86,93 +89,87 @@ static float *part_scratch(const taps *t, int64_t part) { return t->scratch + pa
 static int64_t planes_floats(const taps *t) { return t->nph * t->p->c * t->ps; }
 static int64_t span_floats(const taps *t) { return t->p->k * t->span + 8; }
 
-static void forward_parts(void *ctx, int64_t b, int64_t e) {
-    const taps *t = ctx;
-    const tau_conv2d_params *p = t->p;
-    const int64_t K = p->k, C = p->c;
-    for (int64_t part = b; part < e; part++) {
-        int64_t n0, n1;
-        image_run(t, part, &n0, &n1);
-        float *xp = part_scratch(t, part), *yp = xp + planes_floats(t);
-        memset(xp, 0, (size_t)planes_floats(t) * sizeof *xp);
-        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
-            scatter(t, t->x + n * C * p->h * p->w, xp);
-            for (int64_t ky = 0, i = 0; ky < p->kh; ky++)
-                for (int64_t kx = 0; kx < p->kw; kx++, i++)
-                    tau_gemm(CblasNoTrans, CblasNoTrans, (int)K, (int)t->span, (int)C, 1.0f, t->wt + i * K * C,
-                             (int)C, xp + tap_phase(t, ky, kx) * C * t->ps + tap_shift(t, ky, kx), (int)t->ps,
-                             i ? 1.0f : 0.0f, yp, (int)t->span);
-            float *y = t->y + n * K * t->oh * t->ow;
-            for (int64_t k = 0; k < K; k++) {
-                const float bias = t->b ? t->b[k] : 0.0f;
-                for (int64_t oy = 0; oy < t->oh; oy++) {
-                    float *o = y + (k * t->oh + oy) * t->ow;
-                    const float *src = yp + k * t->span + oy * t->pc;
-                    for (int64_t ox = 0; ox < t->ow; ox++) o[ox] = src[ox] + bias;
-                }
-            }
-        }
-    }
-}
-
-static void dx_parts(void *ctx, int64_t b, int64_t e) {
-    const taps *t = ctx;
-    const tau_conv2d_params *p = t->p;
-    const int64_t K = p->k, C = p->c;
-    for (int64_t part = b; part < e; part++) {
-        int64_t n0, n1;
-        image_run(t, part, &n0, &n1);
-        float *dxp = part_scratch(t, part), *dyp = dxp + planes_floats(t);
-        memset(dyp, 0, (size_t)span_floats(t) * sizeof *dyp);
-        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
-            spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
-            memset(dxp, 0, (size_t)planes_floats(t) * sizeof *dxp);
-            for (int64_t ky = 0, i = 0; ky < p->kh; ky++)
-                for (int64_t kx = 0; kx < p->kw; kx++, i++)
-                    tau_gemm(CblasTrans, CblasNoTrans, (int)C, (int)t->span, (int)K, 1.0f, t->wt + i * K * C, (int)C,
-                             dyp, (int)t->span, 1.0f, dxp + tap_phase(t, ky, kx) * C * t->ps + tap_shift(t, ky, kx),
-                             (int)t->ps);
-            /* gather dx back from the interiors of the phases */
-            float *dx = t->dx + n * C * p->h * p->w;
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t iy = 0; iy < p->h; iy++) {
-                    const int64_t a = iy + p->pad_h, b0 = p->pad_w;
-                    float *o = dx + (c * p->h + iy) * p->w;
-                    const float *base = dxp + (a % t->s) * t->s * C * t->ps + c * t->ps + (a / t->s) * t->pc;
-                    if (t->s == 1) { memcpy(o, base + b0, (size_t)p->w * sizeof *o); continue; }
-                    const float *ev = base + (b0 & 1) * C * t->ps + (b0 >> 1);
-                    const float *od = base + ((b0 + 1) & 1) * C * t->ps + ((b0 + 1) >> 1);
-                    interleave(o, ev, od, p->w);
-                }
-        }
-    }
-}
-
+/* Scratch of a part: the (phase) planes, then y' or dy', then for dw its partial sum. */
+static float *part_span(const taps *t, float *scratch) { return scratch + planes_floats(t); }
 static float *part_dw(const taps *t, int64_t part) {
     return part_scratch(t, part) + planes_floats(t) + span_floats(t);
 }
 
-static void dw_parts(void *ctx, int64_t b, int64_t e) {
-    const taps *t = ctx;
+/* One image of the forward pass: y' by the tap GEMMs, then y without the extra columns. */
+static void forward_image(const taps *t, int64_t n, int first, float *scratch) {
     const tau_conv2d_params *p = t->p;
     const int64_t K = p->k, C = p->c;
-    for (int64_t part = b; part < e; part++) {
-        int64_t n0, n1;
-        image_run(t, part, &n0, &n1);
-        float *xp = part_scratch(t, part), *dyp = xp + planes_floats(t), *acc = part_dw(t, part);
-        memset(xp, 0, (size_t)(planes_floats(t) + span_floats(t)) * sizeof *xp);
-        if (n1 == n0) memset(acc, 0, (size_t)(t->kk * K * C) * sizeof *acc);
-        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
-            scatter(t, t->x + n * C * p->h * p->w, xp);
-            spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
-            for (int64_t ky = 0, i = 0; ky < p->kh; ky++)
-                for (int64_t kx = 0; kx < p->kw; kx++, i++)
-                    tau_gemm(CblasNoTrans, CblasTrans, (int)K, (int)C, (int)t->span, 1.0f, dyp, (int)t->span,
-                             xp + tap_phase(t, ky, kx) * C * t->ps + tap_shift(t, ky, kx), (int)t->ps,
-                             n == n0 ? 0.0f : 1.0f, acc + i * K * C, (int)C);
+    float *xp = scratch, *yp = part_span(t, scratch);
+    (void)first;
+    scatter(t, t->x + n * C * p->h * p->w, xp);
+    for (int64_t i = 0; i < t->kk; i++)
+        tau_gemm(CblasNoTrans, CblasNoTrans, (int)K, (int)t->span, (int)C, 1.0f, t->wt + i * K * C, (int)C,
+                 tap_at(t, xp, i), (int)t->ps, i ? 1.0f : 0.0f, yp, (int)t->span);
+    float *y = t->y + n * K * t->oh * t->ow;
+    for (int64_t k = 0; k < K; k++) {
+        const float bias = t->b ? t->b[k] : 0.0f;
+        for (int64_t oy = 0; oy < t->oh; oy++) {
+            float *o = y + (k * t->oh + oy) * t->ow;
+            const float *src = yp + k * t->span + oy * t->pc;
+            for (int64_t ox = 0; ox < t->ow; ox++) o[ox] = src[ox] + bias;
         }
     }
 }
+
+/* One image of the input gradient: dX in the phase planes by the tap GEMMs, then dx from
+ * their interiors. */
+static void dx_image(const taps *t, int64_t n, int first, float *scratch) {
+    const tau_conv2d_params *p = t->p;
+    const int64_t K = p->k, C = p->c;
+    float *dxp = scratch, *dyp = part_span(t, scratch);
+    (void)first;
+    spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
+    memset(dxp, 0, (size_t)planes_floats(t) * sizeof *dxp);
+    for (int64_t i = 0; i < t->kk; i++)
+        tau_gemm(CblasTrans, CblasNoTrans, (int)C, (int)t->span, (int)K, 1.0f, t->wt + i * K * C, (int)C, dyp,
+                 (int)t->span, 1.0f, tap_at(t, dxp, i), (int)t->ps);
+    float *dx = t->dx + n * C * p->h * p->w;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t iy = 0; iy < p->h; iy++) {
+            const int64_t a = iy + p->pad_h, b0 = p->pad_w;
+            float *o = dx + (c * p->h + iy) * p->w;
+            const float *base = dxp + (a % t->s) * t->s * C * t->ps + c * t->ps + (a / t->s) * t->pc;
+            if (t->s == 1) { memcpy(o, base + b0, (size_t)p->w * sizeof *o); continue; }
+            const float *ev = base + (b0 & 1) * C * t->ps + (b0 >> 1);
+            const float *od = base + ((b0 + 1) & 1) * C * t->ps + ((b0 + 1) >> 1);
+            interleave(o, ev, od, p->w);
+        }
+}
+
+/* One image of the weight gradient, added to the part's sum (set by the part's first image). */
+static void dw_image(const taps *t, int64_t n, int first, float *scratch) {
+    const tau_conv2d_params *p = t->p;
+    const int64_t K = p->k, C = p->c;
+    float *xp = scratch, *dyp = part_span(t, scratch), *acc = dyp + span_floats(t);
+    scatter(t, t->x + n * C * p->h * p->w, xp);
+    spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
+    for (int64_t i = 0; i < t->kk; i++)
+        tau_gemm(CblasNoTrans, CblasTrans, (int)K, (int)C, (int)t->span, 1.0f, dyp, (int)t->span, tap_at(t, xp, i),
+                 (int)t->ps, first ? 0.0f : 1.0f, acc + i * K * C, (int)C);
+}
+
+typedef void (*image_fn)(const taps *t, int64_t n, int first, float *scratch);
+
+/* Each part clears its scratch once (the planes' borders and dy''s extra columns stay zero;
+ * a part without images leaves a zero weight-gradient sum) and then runs its images. */
+static void run_parts(const taps *t, int64_t b, int64_t e, image_fn fn) {
+    for (int64_t part = b; part < e; part++) {
+        int64_t n0, n1;
+        image_run(t, part, &n0, &n1);
+        float *scratch = part_scratch(t, part);
+        memset(scratch, 0, (size_t)t->part_floats * sizeof *scratch);
+        for (int64_t n = n0; n < n1 && !tau_interrupted; n++) fn(t, n, n == n0, scratch);
+    }
+}
+
+static void forward_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e, forward_image); }
+static void dx_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e, dx_image); }
+static void dw_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e, dw_image); }
 
 int tau_conv_taps_wanted(const tau_conv2d_params *p, int64_t oh, int64_t ow, int which) {
     if (p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w) return 0;
