@@ -25,6 +25,7 @@
 #include "gemm.h"
 #include "conv_direct.h"
 #include "conv_taps.h"
+#include "conv_rows.h"
 #include <limits.h>
 #include <string.h>
 
@@ -280,27 +281,6 @@ static void col2im_plane_slow(const geom *g, const float *col, float *dx) {
             }
         }
     }
-}
-
-/* Deals a row of n to its even (a) and odd (b) columns, and back. */
-static void deal2(float *restrict a, float *restrict b, const float *restrict row, int64_t n) {
-    int64_t c = 0, half = n / 2;
-    for (; c + 4 <= half; c += 4) {
-        a[c] = row[2 * c]; a[c + 1] = row[2 * c + 2]; a[c + 2] = row[2 * c + 4]; a[c + 3] = row[2 * c + 6];
-        b[c] = row[2 * c + 1]; b[c + 1] = row[2 * c + 3]; b[c + 2] = row[2 * c + 5]; b[c + 3] = row[2 * c + 7];
-    }
-    for (; c < half; c++) { a[c] = row[2 * c]; b[c] = row[2 * c + 1]; }
-    if (n & 1) a[half] = row[n - 1];
-}
-
-static void interleave2(float *restrict row, const float *restrict a, const float *restrict b, int64_t n) {
-    int64_t c = 0, half = n / 2;
-    for (; c + 4 <= half; c += 4) {
-        row[2 * c] = a[c]; row[2 * c + 1] = b[c]; row[2 * c + 2] = a[c + 1]; row[2 * c + 3] = b[c + 1];
-        row[2 * c + 4] = a[c + 2]; row[2 * c + 5] = b[c + 2]; row[2 * c + 6] = a[c + 3]; row[2 * c + 7] = b[c + 3];
-    }
-    for (; c < half; c++) { row[2 * c] = a[c]; row[2 * c + 1] = b[c]; }
-    if (n & 1) row[n - 1] = a[half];
 }
 
 /* Splits plane x into its phases in scratch (x itself for stride 1), a row of x at a time so
@@ -737,20 +717,23 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
         return TAU_OK;
     }
     int rc = TAU_OK;
-    if (dx && (tau_conv_direct_wanted(p, 1) || tau_conv_taps_wanted(p, g.oh, g.ow, 1))) {
-        rc = tau_conv_direct_wanted(p, 1) ? tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow)
-                                          : tau_conv_taps_dx(w, dy, dx, p, g.oh, g.ow);
-        if (rc != TAU_OK) return TAU_ERR;
+    /* a gradient the direct kernel or the tap GEMMs take is done here and not lowered below */
+    if (dx && tau_conv_direct_wanted(p, 1)) {
+        rc = tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow);
         dx = NULL;
-        if (!dw) return TAU_OK;
+    } else if (dx && tau_conv_taps_wanted(p, g.oh, g.ow, 1)) {
+        rc = tau_conv_taps_dx(w, dy, dx, p, g.oh, g.ow);
+        dx = NULL;
     }
-    if (dw && (tau_conv_direct_wanted(p, 2) || tau_conv_taps_wanted(p, g.oh, g.ow, 2))) {
-        rc = tau_conv_direct_wanted(p, 2) ? tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow)
-                                          : tau_conv_taps_dw(x, dy, dw, p, g.oh, g.ow);
-        if (rc != TAU_OK) return TAU_ERR;
+    if (rc == TAU_OK && dw && tau_conv_direct_wanted(p, 2)) {
+        rc = tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow);
         dw = NULL;
-        if (!dx) return TAU_OK;
+    } else if (rc == TAU_OK && dw && tau_conv_taps_wanted(p, g.oh, g.ow, 2)) {
+        rc = tau_conv_taps_dw(x, dy, dw, p, g.oh, g.ow);
+        dw = NULL;
     }
+    if (rc != TAU_OK) return TAU_ERR;
+    if (!dx && !dw) return TAU_OK;
     convwork t = {&g, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
     if (plan_parts(&g, &t, dw != NULL, "gradient") != TAU_OK) return TAU_ERR;
     if (dx) rc = run_parts(&t, dx_parts);

@@ -17,6 +17,7 @@
  * thread, as in conv.c; the weight gradient is summed per run and the runs added in a fixed
  * order. */
 #include "conv_taps.h"
+#include "conv_rows.h"
 #include "alloc.h"
 #include "error.h"
 #include "gemm.h"
@@ -35,17 +36,6 @@ typedef struct {
     float *scratch;
     int64_t part_floats, parts;
 } taps;
-
-/* Even elements of row to ev, odd ones to od; and back. restrict lets -O2 use shuffles. */
-static void deal(float *restrict ev, float *restrict od, const float *restrict row, int64_t n) {
-    for (int64_t i = 0; i < n / 2; i++) { ev[i] = row[2 * i]; od[i] = row[2 * i + 1]; }
-    if (n & 1) ev[n / 2] = row[n - 1];
-}
-
-static void interleave(float *restrict row, const float *restrict ev, const float *restrict od, int64_t n) {
-    for (int64_t i = 0; i < n / 2; i++) { row[2 * i] = ev[i]; row[2 * i + 1] = od[i]; }
-    if (n & 1) row[n - 1] = ev[n / 2];
-}
 
 /* Where tap i (= ky * kw + kx) reads or writes, in the planes laid out (phase, C, ps). */
 static float *tap_at(const taps *t, float *planes, int64_t i) {
@@ -70,7 +60,7 @@ static void scatter(const taps *t, const float *x, float *xp) {
             /* column ix lands at padded b0 + ix: phase (b0 + ix) & 1, column (b0 + ix) >> 1 */
             float *ev = base + (b0 & 1) * C * t->ps + (b0 >> 1);
             float *od = base + ((b0 + 1) & 1) * C * t->ps + ((b0 + 1) >> 1);
-            deal(ev, od, row, p->w);
+            deal2(ev, od, row, p->w);
         }
 }
 
@@ -137,7 +127,7 @@ static void dx_image(const taps *t, int64_t n, int first, float *scratch) {
             if (t->s == 1) { memcpy(o, base + b0, (size_t)p->w * sizeof *o); continue; }
             const float *ev = base + (b0 & 1) * C * t->ps + (b0 >> 1);
             const float *od = base + ((b0 + 1) & 1) * C * t->ps + ((b0 + 1) >> 1);
-            interleave(o, ev, od, p->w);
+            interleave2(o, ev, od, p->w);
         }
 }
 

@@ -60,6 +60,13 @@ end
 
 fx.read = require("tau.util").read_file
 
+-- The non-empty lines of a file (none when it is missing).
+function fx.lines(path)
+  local out = {}
+  for l in (fx.read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
 function fx.exists(path)
   local f = io.open(path, "rb")
   if f then f:close() return true end

@@ -19,12 +19,6 @@ local function quick(args)
   return text, code
 end
 
-local function lines(path)
-  local out = {}
-  for l in (fx.read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = l end
-  return out
-end
-
 T.test("quick.lua sweeps two temperatures: table, CSV and JSON with provenance", function()
   if not fx.exists(FMNIST) then T.skip("Fashion-MNIST not installed (" .. FMNIST .. ")") end
   local out = tmp .. "/results/q"
@@ -39,7 +33,7 @@ T.test("quick.lua sweeps two temperatures: table, CSV and JSON with provenance",
   end
   T.ok(text:find("results written to " .. out .. ".csv", 1, true), "says where the results are")
 
-  local csv = lines(out .. ".csv")
+  local csv = fx.lines(out .. ".csv")
   T.eq(#csv, 4, "provenance, header, 2 rows")
   T.ok(csv[1]:match("^# {"), "provenance line: " .. tostring(csv[1]))
   local prov = fx.json_decode(csv[1]:sub(3))

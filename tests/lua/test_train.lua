@@ -47,12 +47,6 @@ local function same_weights(a, b, what)
   T.ok(ok, what .. ": state differs at " .. tostring(key))
 end
 
-local function lines(path)
-  local out = {}
-  for l in (fx.read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = l end
-  return out
-end
-
 -- Runs fit with tau._stop_requested answering true after `at` steps (counted across the run),
 -- as Ctrl-C would at that step boundary.
 local function fit_stopping_at(at, model, ds, o)
@@ -96,7 +90,7 @@ T.test("fit writes CSV (with a provenance line) and JSON-lines logs", function()
   local prefix = tmp .. "/logs/deeper/run"
   local rows = tau.train.fit(model, train_ds, {epochs = 2, batch = 64, opt = sgd(model), quiet = true, seed = 7,
                                                tau = 2, log = prefix, eval_ds = test_ds})
-  local csv = lines(prefix .. ".csv")
+  local csv = fx.lines(prefix .. ".csv")
   T.eq(#csv, 4, "provenance, header and 2 rows")
   T.ok(csv[1]:match("^# {"), "provenance comment: " .. csv[1])
   local prov = fx.json_decode(csv[1]:sub(3))
@@ -111,7 +105,7 @@ T.test("fit writes CSV (with a provenance line) and JSON-lines logs", function()
   T.eq(f[1], "2")
   T.eq(tonumber(f[3]), 2)
   T.near(tonumber(f[4]), rows[2].train_loss, 1e-5)
-  local jl = lines(prefix .. ".jsonl")
+  local jl = fx.lines(prefix .. ".jsonl")
   T.eq(#jl, 3)
   T.eq(fx.json_decode(jl[1]).provenance.seed, 7)
   local r2 = fx.json_decode(jl[3])
