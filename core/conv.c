@@ -24,6 +24,7 @@
 #include "parallel.h"
 #include "gemm.h"
 #include "conv_direct.h"
+#include "conv_implicit.h"
 #include "conv_taps.h"
 #include "conv_rows.h"
 #include <limits.h>
@@ -678,6 +679,7 @@ int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
         return TAU_OK;
     }
     if (tau_conv_direct_wanted(p, 0)) return tau_conv_direct_forward(x, w, b, y, p, g.oh, g.ow);
+    if (tau_conv_implicit_wanted(p, 0)) return tau_conv_implicit_forward(x, w, b, y, p, g.oh, g.ow);
     if (tau_conv_taps_wanted(p, g.oh, g.ow, 0)) return tau_conv_taps_forward(x, w, b, y, p, g.oh, g.ow);
     convwork t = {&g, x, w, b, NULL, y, NULL, NULL, NULL, 0, 0};
     if (plan_parts(&g, &t, 0, "column") != TAU_OK) return TAU_ERR;
@@ -718,7 +720,10 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
     }
     int rc = TAU_OK;
     /* a gradient the direct kernel or the tap GEMMs take is done here and not lowered below */
-    if (dx && tau_conv_direct_wanted(p, 1)) {
+    if (dx && tau_conv_implicit_wanted(p, 1)) {
+        rc = tau_conv_implicit_dx(w, dy, dx, p, g.oh, g.ow);
+        dx = NULL;
+    } else if (dx && tau_conv_direct_wanted(p, 1)) {
         rc = tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow);
         dx = NULL;
     } else if (dx && tau_conv_taps_wanted(p, g.oh, g.ow, 1)) {

@@ -169,6 +169,17 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 8, 17, 16, 9, 5, 5, 1, 1, 2, 2, 1, 1, 1},
     {2, 9, 34, 33, 10, 2, 3, 2, 2, 0, 1, 1, 1, 1},
     {2, 8, 16, 16, 8, 3, 3, 1, 1, 3, 3, 1, 1, 1},
+    /* stride 2 across: the implicit GEMM on half-rows, with 16-pixel blocks read in place and
+     * blocks spanning output rows packed, panels of 6 channels and a remainder, odd and even
+     * padding, 576 column-matrix rows, stride 1 down; for 1x1 the interleaved dx writer (odd
+     * widths, rows skipped by stride 3) */
+    {2, 3, 5, 9, 7, 3, 3, 1, 2, 1, 1, 1, 1, 1},
+    {2, 64, 6, 6, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {2, 3, 11, 19, 5, 5, 5, 2, 2, 2, 2, 1, 1, 1},
+    {3, 13, 9, 33, 14, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+    {2, 8, 16, 32, 16, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+    {2, 4, 7, 20, 3, 1, 1, 3, 2, 0, 0, 1, 1, 1},
+    {1, 2, 64, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},  /* 66 blocks: two groups, parts mid-image */
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
@@ -222,8 +233,9 @@ static double conv_obj(void *ctx) {
 
 START_TEST(conv_gradient_check) {
     seed_rng(2);
-    /* ... 19: the direct kernel's blocks and tails; 24, 25: the tap GEMMs (stride 2, 5x5) */
-    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25};
+    /* ... 19: the direct kernel's blocks and tails; 24, 25: the tap GEMMs (stride 2, 5x5);
+     * 29, 32: the implicit GEMM (3x3 with stride 1 down, 1x1 on an odd width) */
+    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25, 29, 32};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const tau_conv2d_params *p = &conv_cases[cases[ci]];
         int64_t oh, ow;

@@ -1,0 +1,426 @@
+/* Implicit-GEMM convolution for layers of stride 2 across (the downsampling layers), with AVX2
+ * and FMA when the processor has them.
+ *
+ * A stride-2 layer reads every other input column, so its column matrix is a gather: building
+ * it whole (C*kh*kw rows by OH*OW) and letting sgemm pack it again moves as much memory as the
+ * product costs. Here each image is first split into half-rows (even padded columns, odd
+ * padded columns), after which the taps of 16 output pixels of a row are 16 consecutive
+ * floats: the 6x16 register block of a panel of output channels reads them in place, through
+ * a table of row offsets, with no column matrix at all (blocks that span output rows are
+ * copied into a small one). Panels run over the blocks in turn, so that y is written as 6
+ * sequential rows.
+ *
+ * For 1x1 layers (the strided shortcut of a residual network) the input gradient is W^T dy by
+ * the same register blocks, read straight from dy, each result written out interleaved with
+ * the zeros of the skipped columns: dx is written once, with no column matrix and no clearing
+ * pass.
+ *
+ * The code is compiled for AVX2+FMA and chosen at run time; without them (or for shapes it does
+ * not cover) the caller keeps its other methods. */
+#include "conv_implicit.h"
+#include "conv_direct.h"
+#include "alloc.h"
+#include "error.h"
+#include "parallel.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
+
+#define MR 6            /* output channels (input channels for dx) per register block */
+#define NB 16           /* output pixels per block: two vectors */
+
+/* The pixels of a block that lie in one output row: from (oy, ox), len of them, at offset t of
+ * the block. */
+typedef struct { int64_t oy, ox, len, t; } segment;
+
+typedef struct {
+    const tau_conv2d_params *p;
+    int64_t oh, ow, P, nblocks, kk, J;
+    /* The input split into half-rows: for every channel and padded row, its even padded
+     * columns then its odd ones, wq floats each, padding included as zeros. Tap (ky, kx) of
+     * output (oy, ox) is then at off[(c, ky, kx)] + oy * rowstep + ox, and 16 outputs of a row
+     * are 16 consecutive floats. */
+    int64_t hp, wq, rowstep, cs, split_floats;  /* cs: floats per channel */
+    int64_t *off;       /* J offsets, then hp flags: whether some output reads padded row iy */
+    const float *x, *dy, *bias;
+    const float *wp;    /* weight panels: (K/MR, J, MR) forward, (C/MR, K, MR) input gradient */
+    float *y, *dx;
+    float *scratch;     /* per part: see part_floats */
+    int64_t parts, part_floats;
+} job;
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static int block_segments(const job *j, int64_t p0, int64_t count, segment *s) {
+    int ns = 0;
+    for (int64_t t = 0; t < count;) {
+        const int64_t p = p0 + t, oy = p / j->ow, ox = p % j->ow, len = min64(j->ow - ox, count - t);
+        s[ns++] = (segment){oy, ox, len, t};
+        t += len;
+    }
+    return ns;
+}
+
+/* Whether some output row reads padded input row iyp (a 1x1 layer of stride 2 skips half). */
+static int reads_row(const job *j, int64_t iyp) {
+    const tau_conv2d_params *p = j->p;
+    const int64_t oy = iyp >= p->kh ? (iyp - p->kh + p->stride_h) / p->stride_h : 0;
+    return oy < j->oh && oy * p->stride_h <= iyp;
+}
+
+#ifdef HAVE_X86_DISPATCH
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Lanes below n (n in 0..8; fewer than 0 is none). */
+AVX2 static inline __m256i lanes_below(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* ev[i] = row[2i], od[i] = row[2i + 1] for the w floats of row; writes nothing past them, so
+ * the padding around stays zero. */
+AVX2 static void deinterleave(const float *row, int64_t w, float *ev, float *od) {
+    int64_t x = 0;
+    for (; x + 16 <= w; x += 16) {
+        const __m256 lo = _mm256_loadu_ps(row + x), hi = _mm256_loadu_ps(row + x + 8);
+        const __m256d e = _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+        const __m256d o = _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+        _mm256_storeu_ps(ev + x / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(e, _MM_SHUFFLE(3, 1, 2, 0))));
+        _mm256_storeu_ps(od + x / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(o, _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; x < w; x++) (x & 1 ? od : ev)[x / 2] = row[x];
+}
+
+/* Splits the rows of image xn that some output reads into half-rows of S, whose padding was
+ * cleared once. */
+AVX2 static void split_image(const job *j, const float *xn, float *S) {
+    const tau_conv2d_params *p = j->p;
+    const int64_t pw = p->pad_w;
+    for (int64_t c = 0; c < p->c; c++)
+        for (int64_t iy = 0; iy < p->h; iy++) {
+            if (!((const unsigned char *)(j->off + j->J))[iy + p->pad_h]) continue;
+            float *E = S + c * j->cs + (iy + p->pad_h) * 2 * j->wq, *O = E + j->wq;
+            /* padded column X = ix + pad_w: even columns of the row land in E when the padding
+             * is even, in O when it is odd */
+            if (pw % 2 == 0) deinterleave(xn + (c * p->h + iy) * p->w, p->w, E + pw / 2, O + pw / 2);
+            else deinterleave(xn + (c * p->h + iy) * p->w, p->w, O + pw / 2, E + (pw + 1) / 2);
+        }
+}
+
+/* The column matrix of a block whose pixels span output rows (or stop short): J rows of NB
+ * floats, zeros past count. Whole vectors are copied: up to 7 floats past a segment are
+ * overwritten by the next one, and B and S have 8 floats of slack at their ends. */
+AVX2 static void pack_block(const job *j, const float *S, const segment *s, int ns, int64_t count, float *B) {
+    for (int64_t r = 0; r < j->J; r++) {
+        const float *src = S + j->off[r];
+        float *dst = B + r * NB;
+        for (int q = 0; q < ns; q++) {
+            const float *from = src + s[q].oy * j->rowstep + s[q].ox;
+            for (int64_t i = 0; i < s[q].len; i += 8) _mm256_storeu_ps(dst + s[q].t + i, _mm256_loadu_ps(from + i));
+        }
+        if (count < NB) memset(dst + count, 0, (size_t)(NB - count) * sizeof *dst);
+    }
+}
+
+/* c[i][0..cols) (+)= sum over d of a[d][i] * b_d[0..cols), for i < mr: the panel a has MR
+ * floats a row; row d of b is at b + off[d] when off is given, else at b + d * ldb, and is read
+ * 16 floats wide (masked past cols); c rows are ldc apart. The sums start from c
+ * (accumulate), from bias[i], or from zero. mr is a constant at each call, and the
+ * accumulators are named variables, so that they stay in registers. */
+#define INIT(i)                                                                                           \
+    if (mr > i) c##i##0 = c##i##1 = _mm256_set1_ps(bias ? bias[i] : 0.0f);
+#define FMA(i)                                                                                            \
+    if (mr > i) {                                                                                         \
+        const __m256 av = _mm256_broadcast_ss(a + i);                                                     \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                                       \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                                       \
+    }
+#define STORE(i)                                                                                          \
+    if (mr > i) {                                                                                         \
+        if (cols == NB) {                                                                                 \
+            _mm256_storeu_ps(c + i * ldc, c##i##0);                                                       \
+            _mm256_storeu_ps(c + i * ldc + 8, c##i##1);                                                   \
+        } else {                                                                                          \
+            _mm256_maskstore_ps(c + i * ldc, m0, c##i##0);                                                \
+            _mm256_maskstore_ps(c + i * ldc + 8, m1, c##i##1);                                            \
+        }                                                                                                 \
+    }
+#define ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+micro(const int mr, const float *a, const float *b, const int64_t *off, int64_t ldb, int64_t depth, float *c,
+      int64_t ldc, int64_t cols, const float *bias) {
+    const __m256i m0 = lanes_below(cols), m1 = lanes_below(cols - 8);
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    ALL(INIT)
+    if (off)
+        for (int64_t d = 0; d < depth; d++, a += MR) {
+            const float *bd = b + off[d];
+            const __m256 b0 = _mm256_loadu_ps(bd), b1 = _mm256_loadu_ps(bd + 8);
+            ALL(FMA)
+        }
+    else if (cols == NB)
+        for (int64_t d = 0; d < depth; d++, a += MR, b += ldb) {
+            const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            ALL(FMA)
+        }
+    else
+        for (int64_t d = 0; d < depth; d++, a += MR, b += ldb) {
+            const __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+            ALL(FMA)
+        }
+    ALL(STORE)
+}
+
+AVX2 static void micro_rows(int mr, const float *a, const float *b, const int64_t *off, int64_t ldb,
+                            int64_t depth, float *c, int64_t ldc, int64_t cols, const float *bias) {
+    switch (mr) {
+    case 1: micro(1, a, b, off, ldb, depth, c, ldc, cols, bias); break;
+    case 2: micro(2, a, b, off, ldb, depth, c, ldc, cols, bias); break;
+    case 3: micro(3, a, b, off, ldb, depth, c, ldc, cols, bias); break;
+    case 4: micro(4, a, b, off, ldb, depth, c, ldc, cols, bias); break;
+    case 5: micro(5, a, b, off, ldb, depth, c, ldc, cols, bias); break;
+    default: micro(MR, a, b, off, ldb, depth, c, ldc, cols, bias);
+    }
+}
+
+/* Walking a block's rows, the loads of the image split next would wait on memory (an image
+ * is read once): each block fetches its share of the next image's rows ahead into the caches,
+ * the rows no output reads left out. */
+static void prefetch_share(const job *j, const float *next, int64_t share, int64_t shares) {
+    const tau_conv2d_params *p = j->p;
+    const unsigned char *used = (const unsigned char *)(j->off + j->J);
+    const int64_t rows = p->c * p->h;
+    for (int64_t r = rows * share / shares; r < rows * (share + 1) / shares; r++) {
+        if (!used[r % p->h + p->pad_h]) continue;
+        const char *b = (const char *)(next + r * p->w), *e = (const char *)(next + (r + 1) * p->w);
+        for (; b < e; b += 64) __builtin_prefetch(b, 0, 2);
+        __builtin_prefetch(e - 1, 0, 2);
+    }
+}
+
+/* Blocks per group: at most GROUP_MAX, and the packed ones take at most GROUP_FLOATS of
+ * scratch. */
+#define GROUP_MAX 64
+#define GROUP_FLOATS 65536
+static int64_t group_blocks(const job *j) {
+    const int64_t g = GROUP_FLOATS / (j->J * NB);
+    return g < 1 ? 1 : g > GROUP_MAX ? GROUP_MAX : g;
+}
+
+/* One group of blocks [b0, b1) of image n, whose split is S: the blocks whose pixels span
+ * output rows (or stop short) are packed into B first; then each panel of MR output channels
+ * runs over the blocks in turn, so that y is written as MR sequential rows. */
+AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, const float *S, float *B) {
+    const tau_conv2d_params *p = j->p;
+    const float *base[GROUP_MAX];
+    const int64_t *off[GROUP_MAX];
+    segment s[NB];
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t p0 = blk * NB, count = min64(NB, j->P - p0);
+        const int ns = block_segments(j, p0, count, s);
+        base[blk - b0] = S + s[0].oy * j->rowstep + s[0].ox;
+        off[blk - b0] = j->off;
+        if (ns > 1 || count < NB) {
+            float *Bb = B + (blk - b0) * j->J * NB;
+            pack_block(j, S, s, ns, count, Bb);
+            base[blk - b0] = Bb;
+            off[blk - b0] = NULL;
+        }
+    }
+    const int64_t panels = (p->k + MR - 1) / MR, steps = panels * (b1 - b0), xfloats = p->c * p->h * p->w;
+    float *yn = j->y + n * p->k * j->P;
+    for (int64_t q = 0; q < panels; q++) {
+        const int64_t k0 = q * MR;
+        for (int64_t blk = b0; blk < b1; blk++) {
+            if (n + 1 < p->n && b1 == j->nblocks)
+                prefetch_share(j, j->x + (n + 1) * xfloats, q * (b1 - b0) + blk - b0, steps);
+            const int64_t p0 = blk * NB;
+            micro_rows((int)min64(MR, p->k - k0), j->wp + q * j->J * MR, base[blk - b0], off[blk - b0], NB, j->J,
+                       yn + k0 * j->P + p0, j->P, min64(NB, j->P - p0), j->bias ? j->bias + k0 : NULL);
+        }
+    }
+}
+
+/* Part i takes the i-th share of the (image, block) items, splitting each image it meets
+ * (two parts of one image both split it: one image does not wait for the other part). Its
+ * scratch is a split image then a group's packed blocks. */
+AVX2 static void forward_parts(void *ctx, int64_t b, int64_t e) {
+    const job *j = ctx;
+    const tau_conv2d_params *p = j->p;
+    const int64_t items = p->n * j->nblocks, gb = group_blocks(j);
+    for (int64_t part = b; part < e; part++) {
+        float *S = j->scratch + part * j->part_floats, *B = S + j->split_floats;
+        memset(S, 0, (size_t)j->split_floats * sizeof *S);
+        const int64_t end = items * (part + 1) / j->parts;
+        for (int64_t it = items * part / j->parts; it < end && !tau_interrupted;) {
+            const int64_t n = it / j->nblocks, b0 = it % j->nblocks, b1 = min64(j->nblocks, b0 + end - it);
+            split_image(j, j->x + n * p->c * p->h * p->w, S);
+            for (int64_t g0 = b0; g0 < b1; g0 += gb) forward_group(j, n, g0, min64(b1, g0 + gb), S, B);
+            it += b1 - b0;
+        }
+    }
+}
+
+/* row[col0 + 2i] = g[i] for i < len, with zeros between (the columns a stride-2 1x1 layer
+ * skips), clipped at w. */
+AVX2 static void interleave_zeros(float *row, int64_t col0, const float *g, int64_t len, int64_t w) {
+    int64_t i = 0;
+    for (; i + 8 <= len && col0 + 2 * i + 16 <= w; i += 8) {
+        const __m256 v = _mm256_loadu_ps(g + i), z = _mm256_setzero_ps();
+        const __m256 lo = _mm256_unpacklo_ps(v, z), hi = _mm256_unpackhi_ps(v, z);
+        _mm256_storeu_ps(row + col0 + 2 * i, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(row + col0 + 2 * i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    for (; i < len; i++) {
+        row[col0 + 2 * i] = g[i];
+        if (col0 + 2 * i + 1 < w) row[col0 + 2 * i + 1] = 0;
+    }
+}
+
+/* Writes a block's input gradient into one channel plane of dx; a row's last block also
+ * clears the rest of its row and the rows below it that no output reads. */
+AVX2 static void scatter_block(const job *j, float *plane, const float *g, const segment *s, int ns) {
+    const tau_conv2d_params *p = j->p;
+    const int64_t w = p->w;
+    for (int q = 0; q < ns; q++) {
+        const int64_t iy = s[q].oy * p->stride_h;
+        float *row = plane + iy * w;
+        interleave_zeros(row, 2 * s[q].ox, g + s[q].t, s[q].len, w);
+        if (s[q].ox + s[q].len < j->ow) continue;
+        if (2 * j->ow < w) memset(row + 2 * j->ow, 0, (size_t)(w - 2 * j->ow) * sizeof *row);
+        const int64_t r1 = s[q].oy == j->oh - 1 ? p->h : min64(iy + p->stride_h, p->h);
+        if (r1 > iy + 1) memset(row + w, 0, (size_t)((r1 - iy - 1) * w) * sizeof *row);
+    }
+}
+
+/* Items are (image, block) pairs; each image's run of them goes panel by panel (MR planes of
+ * dx written in sequence), dy of the run staying in cache between panels. */
+AVX2 static void dx_range(void *ctx, int64_t b, int64_t e) {
+    const job *j = ctx;
+    const tau_conv2d_params *p = j->p;
+    float g[MR * NB] __attribute__((aligned(32)));
+    segment s[NB];
+    for (int64_t it = b; it < e && !tau_interrupted;) {
+        const int64_t n = it / j->nblocks, b0 = it % j->nblocks, b1 = min64(j->nblocks, b0 + e - it);
+        const float *dyn = j->dy + n * p->k * j->P;
+        float *dxn = j->dx + n * p->c * p->h * p->w;
+        for (int64_t c0 = 0, q = 0; c0 < p->c; c0 += MR, q++) {
+            const int mr = (int)min64(MR, p->c - c0);
+            for (int64_t blk = b0; blk < b1; blk++) {
+                const int64_t p0 = blk * NB, count = min64(NB, j->P - p0);
+                const int ns = block_segments(j, p0, count, s);
+                micro_rows(mr, j->wp + q * p->k * MR, dyn + p0, NULL, j->P, p->k, g, NB, count, NULL);
+                for (int i = 0; i < mr; i++) scatter_block(j, dxn + (c0 + i) * p->h * p->w, g + i * NB, s, ns);
+            }
+        }
+        it += b1 - b0;
+    }
+}
+
+#else
+static void forward_parts(void *ctx, int64_t b, int64_t e) { (void)ctx; (void)b; (void)e; }
+static void dx_range(void *ctx, int64_t b, int64_t e) { (void)ctx; (void)b; (void)e; }
+#endif
+
+int tau_conv_implicit_wanted(const tau_conv2d_params *p, int which) {
+    if (!tau_cpu_avx2_fma() || p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_w != 2 || p->n < 1) return 0;
+    if (p->w > (1 << 28)) return 0; /* lane arithmetic is 32-bit */
+    if (which == 0) return 1;
+    /* the weight gradient of a strided 1x1 layer measured faster through its column matrix
+     * and sgemm (bench_conv, res20 16->32 1x1 s2) */
+    return which == 1 && p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0;
+}
+
+static size_t table_bytes(const job *j) { return (size_t)j->J * sizeof *j->off + (size_t)j->hp; }
+
+/* The geometry, and for split (the passes that read x) the half-row layout and every column
+ * matrix row's offset in it. */
+static int setup(job *j, const tau_conv2d_params *p, int64_t oh, int64_t ow, int split) {
+    j->p = p;
+    j->oh = oh;
+    j->ow = ow;
+    j->P = oh * ow;
+    j->nblocks = (j->P + NB - 1) / NB;
+    j->kk = p->kh * p->kw;
+    j->J = p->c * j->kk;
+    if (!split) return TAU_OK;
+    j->hp = p->h + 2 * p->pad_h;
+    j->wq = (p->w + 2 * p->pad_w + 1) / 2;
+    j->rowstep = p->stride_h * 2 * j->wq;
+    /* a cache line more per channel: channels a multiple of 4 KB apart would all fall in one
+     * set of the L1 cache, and a block reads a row of each (measured: loads stalled) */
+    j->cs = j->hp * 2 * j->wq + 16;
+    j->split_floats = p->c * j->cs + 8;
+    j->off = tau_alloc(table_bytes(j));
+    if (!j->off) return tau_fail("conv2d: out of memory for %lld row offsets", (long long)j->J);
+    for (int64_t r = 0; r < j->J; r++) {
+        const int64_t c = r / j->kk, ky = r % j->kk / p->kw, kx = r % p->kw;
+        j->off[r] = c * j->cs + (ky * 2 + kx % 2) * j->wq + kx / 2;
+    }
+    for (int64_t iyp = 0; iyp < j->hp; iyp++) ((unsigned char *)(j->off + j->J))[iyp] = (unsigned char)reads_row(j, iyp);
+    return TAU_OK;
+}
+
+/* Scratch of part_floats for each of up to `most` parts (one per thread), run by fn. */
+static int run_parts(job *j, int64_t most, int64_t part_floats, tau_range_fn fn) {
+    j->parts = min64(tau_get_num_threads(), most);
+    if (j->parts < 1) j->parts = 1;
+    j->part_floats = part_floats;
+    const size_t bytes = (size_t)(j->parts * part_floats) * sizeof(float);
+    j->scratch = tau_alloc(bytes);
+    if (!j->scratch) return tau_fail("conv2d: out of memory for %zu bytes of scratch", bytes);
+    if (j->parts > 1) tau_parallel_for(j->parts, 1, fn, j);
+    else fn(j, 0, 1);
+    return TAU_OK;
+}
+
+static int finish(job *j, int rc) {
+    tau_free(j->scratch, (size_t)(j->parts * j->part_floats) * sizeof(float));
+    if (j->off) tau_free(j->off, table_bytes(j));
+    if (rc == TAU_OK && tau_interrupted) return tau_fail("interrupted");
+    return rc;
+}
+
+/* Items of one image per chunk at least: enough multiply-adds to outweigh waking a thread. */
+static int64_t grain(const job *j) { return j->nblocks; }
+
+int tau_conv_implicit_forward(const float *x, const float *w, const float *b, float *y,
+                              const tau_conv2d_params *p, int64_t oh, int64_t ow) {
+    job j = {0};
+    if (setup(&j, p, oh, ow, 1) != TAU_OK) return TAU_ERR;
+    j.x = x;
+    j.bias = b;
+    j.y = y;
+    const int64_t panels = (p->k + MR - 1) / MR;
+    const size_t wn = (size_t)(panels * j.J * MR);
+    float *wp = tau_calloc(wn * sizeof(float));
+    if (!wp) return finish(&j, tau_fail("conv2d: out of memory for packed weights"));
+    for (int64_t k = 0; k < p->k; k++)
+        for (int64_t r = 0; r < j.J; r++) wp[(k / MR * j.J + r) * MR + k % MR] = w[k * j.J + r];
+    j.wp = wp;
+    int rc = run_parts(&j, p->n * j.nblocks, j.split_floats + group_blocks(&j) * j.J * NB + 8, forward_parts);
+    tau_free(wp, wn * sizeof(float));
+    return finish(&j, rc);
+}
+
+int tau_conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p,
+                         int64_t oh, int64_t ow) {
+    job j = {0};
+    setup(&j, p, oh, ow, 0);
+    j.dy = dy;
+    j.dx = dx;
+    const int64_t panels = (p->c + MR - 1) / MR;
+    const size_t wn = (size_t)(panels * p->k * MR);
+    float *wp = tau_calloc(wn * sizeof(float));
+    if (!wp) return tau_fail("conv2d: out of memory for packed weights");
+    for (int64_t k = 0; k < p->k; k++)
+        for (int64_t c = 0; c < p->c; c++) wp[(c / MR * p->k + k) * MR + c % MR] = w[k * p->c + c];
+    j.wp = wp;
+    tau_parallel_for(p->n * j.nblocks, grain(&j), dx_range, &j);
+    tau_free(wp, wn * sizeof(float));
+    return finish(&j, TAU_OK);
+}
