@@ -16,6 +16,7 @@
  * The code is compiled for AVX2+FMA and chosen at run time; without them (or for shapes it
  * does not cover) the caller keeps the GEMM lowering. */
 #include "conv_direct.h"
+#include "cpu.h"
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
@@ -197,16 +198,9 @@ __attribute__((target("avx2,fma"))) static void dw_image_avx2(const direct_job *
     }
 }
 
-int tau_cpu_avx2_fma(void) {
-    static int known = -1;
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return known;
-}
+static int have_avx2(void) { return tau_cpu() >= TAU_CPU_AVX2; }
 #else
-int tau_cpu_avx2_fma(void) { return 0; }
+static int have_avx2(void) { return 0; }
 static void image_avx2(const direct_job *j, const float *xp, float *y) { (void)j; (void)xp; (void)y; }
 static void dw_image_avx2(const direct_job *j, const float *xp, const float *dy, float *acc) {
     (void)j; (void)xp; (void)dy; (void)acc;
@@ -265,7 +259,7 @@ static int plain(const tau_conv2d_params *p) {
 static int64_t packed_channels(int64_t cout) { return cout <= KB ? cout : (cout + KB - 1) / KB * KB; }
 
 int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
-    if (!tau_cpu_avx2_fma() || !plain(p) || p->n < 1) return 0;
+    if (!have_avx2() || !plain(p) || p->n < 1) return 0;
     if (for_dx == 2) return p->c <= 4 && p->kw == 3;
     if (p->kh * p->kw == 1) return 0; /* a 1x1 GEMM needs no lowering */
     /* One channel is better served by the GEMM: a reduction that short leaves each register

@@ -3,9 +3,6 @@
 #define TAU_CONV_DIRECT_H
 #include "nn.h"
 
-/* Whether the processor has AVX2 and FMA (checked once), for the kernels compiled for them. */
-int tau_cpu_avx2_fma(void);
-
 /* Whether the direct kernel covers p and beats the GEMM lowering for the forward pass
  * (for_dx 0), the input gradient (1) or the weight gradient (2); p must be validated. */
 int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx);

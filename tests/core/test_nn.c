@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nn.h"
+#include "cpu.h"
 #include "error.h"
 #include "parallel.h"
 
@@ -180,6 +181,7 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 8, 16, 32, 16, 1, 1, 2, 2, 0, 0, 1, 1, 1},
     {2, 4, 7, 20, 3, 1, 1, 3, 2, 0, 0, 1, 1, 1},
     {1, 2, 64, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},  /* 66 blocks: two groups, parts mid-image */
+    {2, 3, 6, 9, 4, 1, 1, 2, 2, 1, 1, 1, 1, 1},    /* 1x1 with odd padding: odd columns only */
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
@@ -213,9 +215,15 @@ static void conv_case(const tau_conv2d_params *p, int threads, int with_bias) {
 
 START_TEST(conv_matches_reference) {
     seed_rng(1);
-    for (int i = 0; i < NCONV; i++)
-        for (int threads = 1; threads <= 2; threads++) conv_case(&conv_cases[i], threads, i % 2 == 0);
-    for (int i = 0; i < NCONV; i++) conv_case(&conv_cases[i], 1, i % 2 == 1);
+    /* every kernel path this processor can run: AVX-512, AVX2, and none (the GEMM lowering) */
+    const tau_cpu_level levels[] = {TAU_CPU_AVX512, TAU_CPU_AVX2, TAU_CPU_GENERIC};
+    for (int l = 0; l < 3; l++) {
+        tau_cpu_set_limit(levels[l]);
+        for (int i = 0; i < NCONV; i++)
+            for (int threads = 1; threads <= 2; threads++) conv_case(&conv_cases[i], threads, i % 2 == 0);
+        for (int i = 0; i < NCONV; i++) conv_case(&conv_cases[i], 1, i % 2 == 1);
+    }
+    tau_cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
