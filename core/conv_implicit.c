@@ -10,6 +10,9 @@
  * copied into a small one). Panels run over the blocks in turn, so that y is written as 6
  * sequential rows.
  *
+ * With AVX-512, a 1x1 layer without padding skips the split: a block's 16 inputs of a channel
+ * are the even floats of 32 consecutive ones, picked by one permute as they are loaded.
+ *
  * For 1x1 layers (the strided shortcut of a residual network) the input gradient is W^T dy by
  * the same register blocks, read straight from dy, each result written out interleaved with
  * the zeros of the skipped columns: dx is written once, with no column matrix and no clearing
@@ -48,6 +51,7 @@ typedef struct {
     int64_t *off;       /* J offsets, then hp flags: whether some output reads padded row iy */
     const float *x, *dy, *bias;
     int wide;           /* AVX-512 */
+    int gather;         /* forward blocks may read x in place: AVX-512, 1x1, no padding */
     int64_t mr;         /* rows per weight panel: MR or MR5 */
     const float *wp;    /* weight panels: (K/mr, J, mr) forward, (C/mr, K, mr) input gradient */
     float *y, *dx;
@@ -226,7 +230,10 @@ AVX2 static void micro_spread(int mr, const float *a, const float *b, int64_t ld
 }
 
 /* The same register block with AVX-512: up to 16 rows (mr, a multiple of 4, of which the first
- * `rows` are stored) by one 16-float vector, the panel lda floats a row. */
+ * `rows` are stored) by one 16-float vector, the panel lda floats a row. Modes: PLAIN; SPREAD
+ * writes each result row with zeros between; GATHER reads row d of b as the even floats of
+ * b + d * ldb .. + 32 (a stride-2 1x1 layer reads its input in place, with no split). */
+enum { PLAIN, SPREAD, GATHER };
 #define I5(i) if (mr > i) c##i = _mm512_set1_ps(bias && i < rows ? bias[i] : 0.0f);
 #define F5(i) if (mr > i) c##i = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), bv, c##i);
 #define S5(i)                                                                                             \
@@ -240,8 +247,10 @@ AVX2 static void micro_spread(int mr, const float *a, const float *b, int64_t ld
 #define ALL16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
 
 __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline void
-micro5(const int mr, const int spread, int rows, const float *a, int64_t lda, const float *b, const int64_t *off,
+micro5(const int mr, const int mode, int rows, const float *a, int64_t lda, const float *b, const int64_t *off,
        int64_t ldb, int64_t depth, float *c, int64_t ldc, int64_t cols, const float *bias) {
+    const int spread = mode == SPREAD, gather = mode == GATHER;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __mmask16 m = (__mmask16)((1u << cols) - 1);
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
     __m512 c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0;
@@ -249,6 +258,11 @@ micro5(const int mr, const int spread, int rows, const float *a, int64_t lda, co
     if (off)
         for (int64_t d = 0; d < depth; d++, a += lda) {
             const __m512 bv = _mm512_loadu_ps(b + off[d]);
+            ALL16(F5)
+        }
+    else if (gather)
+        for (int64_t d = 0; d < depth; d++, a += lda, b += ldb) {
+            const __m512 bv = _mm512_permutex2var_ps(_mm512_loadu_ps(b), even, _mm512_loadu_ps(b + 16));
             ALL16(F5)
         }
     else if (cols == NB)
@@ -268,25 +282,32 @@ micro5(const int mr, const int spread, int rows, const float *a, int64_t lda, co
     ALL16(S5)
 }
 
-#define MICRO5_CASES(SPREAD_)                                                                             \
+#define MICRO5_CASES(MODE)                                                                             \
     switch ((rows + 3) / 4) {                                                                             \
-    case 1: micro5(4, SPREAD_, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
-    case 2: micro5(8, SPREAD_, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
-    case 3: micro5(12, SPREAD_, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;             \
-    default: micro5(16, SPREAD_, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias);                   \
+    case 1: micro5(4, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
+    case 2: micro5(8, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
+    case 3: micro5(12, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;             \
+    default: micro5(16, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias);                   \
     }
 
 __attribute__((target("avx512f,avx2,fma"))) static void
 micro5_rows(int rows, const float *a, int64_t lda, const float *b, const int64_t *off, int64_t ldb, int64_t depth, float *c,
             int64_t ldc, int64_t cols, const float *bias) {
-    MICRO5_CASES(0)
+    MICRO5_CASES(PLAIN)
 }
 
 __attribute__((target("avx512f,avx2,fma"))) static void
 micro5_spread(int rows, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t depth, float *c, int64_t ldc) {
     const int64_t *off = NULL, cols = NB;
     const float *bias = NULL;
-    MICRO5_CASES(1)
+    MICRO5_CASES(SPREAD)
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
+micro5_gather(int rows, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t depth, float *c,
+              int64_t ldc, const float *bias) {
+    const int64_t *off = NULL, cols = NB;
+    MICRO5_CASES(GATHER)
 }
 
 /* A panel of `rows` output rows (at most j->mr) on one block, by the job's vector width. */
@@ -327,47 +348,60 @@ static int64_t group_blocks(const job *j) {
     return g < 1 ? 1 : g > GROUP_MAX ? GROUP_MAX : g;
 }
 
-/* One group of blocks [b0, b1) of image n, whose split is S: the blocks whose pixels span
- * output rows (or stop short) are packed into B first; then each panel of output channels runs
- * over the blocks in turn, so that y is written as a few sequential rows. */
-AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, const float *S, float *B) {
+/* One group of blocks [b0, b1) of image n: blocks read in place from x (gather mode) or from
+ * the split image S (split on first need: *split is the image in S), the rest packed into B
+ * first; then each panel of output channels runs over the blocks in turn, so that y is
+ * written as a few sequential rows. */
+AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, float *S, int64_t *split, float *B) {
     const tau_conv2d_params *p = j->p;
+    const float *xn = j->x + n * p->c * p->h * p->w;
     const float *base[GROUP_MAX];
     const int64_t *off[GROUP_MAX];
     int64_t ldb[GROUP_MAX];
+    unsigned char gather[GROUP_MAX];
     segment s[NB];
     for (int64_t blk = b0; blk < b1; blk++) {
-        const int64_t p0 = blk * NB, count = min64(NB, j->P - p0);
+        const int64_t i = blk - b0, p0 = blk * NB, count = min64(NB, j->P - p0);
         const int ns = block_segments(j, p0, count, s);
-        base[blk - b0] = S + s[0].oy * j->rowstep + s[0].ox;
+        gather[i] = j->gather && ns == 1 && count == NB && 2 * s[0].ox + 2 * NB <= p->w;
+        if (gather[i]) {
+            base[i] = xn + s[0].oy * p->stride_h * p->w + 2 * s[0].ox;
+            off[i] = NULL;
+            ldb[i] = p->h * p->w;
+            continue;
+        }
+        if (*split != n) split_image(j, xn, S);
+        *split = n;
+        base[i] = S + s[0].oy * j->rowstep + s[0].ox;
         /* one tap: the rows are a channel apart, no table needed */
-        off[blk - b0] = j->kk == 1 ? NULL : j->off;
-        ldb[blk - b0] = j->cs;
+        off[i] = j->kk == 1 ? NULL : j->off;
+        ldb[i] = j->cs;
         if (ns > 1 || count < NB) {
-            float *Bb = B + (blk - b0) * j->J * NB;
+            float *Bb = B + i * j->J * NB;
             pack_block(j, S, s, ns, count, Bb);
-            base[blk - b0] = Bb;
-            off[blk - b0] = NULL;
-            ldb[blk - b0] = NB;
+            base[i] = Bb;
+            off[i] = NULL;
+            ldb[i] = NB;
         }
     }
     const int64_t mr = j->mr, panels = (p->k + mr - 1) / mr, steps = panels * (b1 - b0), xfloats = p->c * p->h * p->w;
     float *yn = j->y + n * p->k * j->P;
     for (int64_t q = 0; q < panels; q++) {
         const int64_t k0 = q * mr;
+        const int rows = (int)min64(mr, p->k - k0);
+        const float *a = j->wp + q * j->J * mr, *bias = j->bias ? j->bias + k0 : NULL;
         for (int64_t blk = b0; blk < b1; blk++) {
-            if (n + 1 < p->n && b1 == j->nblocks)
-                prefetch_share(j, j->x + (n + 1) * xfloats, q * (b1 - b0) + blk - b0, steps);
-            const int64_t p0 = blk * NB;
-            panel(j, (int)min64(mr, p->k - k0), j->wp + q * j->J * mr, base[blk - b0], off[blk - b0], ldb[blk - b0], j->J,
-                       yn + k0 * j->P + p0, j->P, min64(NB, j->P - p0), j->bias ? j->bias + k0 : NULL);
+            const int64_t i = blk - b0, p0 = blk * NB;
+            if (n + 1 < p->n && b1 == j->nblocks) prefetch_share(j, xn + xfloats, q * (b1 - b0) + i, steps);
+            if (gather[i]) micro5_gather(rows, a, mr, base[i], ldb[i], j->J, yn + k0 * j->P + p0, j->P, bias);
+            else panel(j, rows, a, base[i], off[i], ldb[i], j->J, yn + k0 * j->P + p0, j->P, min64(NB, j->P - p0), bias);
         }
     }
 }
 
 /* Part i takes the i-th share of the (image, block) items, splitting each image it meets
- * (two parts of one image both split it: one image does not wait for the other part). Its
- * scratch is a split image then a group's packed blocks. */
+ * when some block needs it (two parts of one image both split it: one image does not wait for
+ * the other part). Its scratch is a split image then a group's packed blocks. */
 AVX2 static void forward_parts(void *ctx, int64_t b, int64_t e) {
     const job *j = ctx;
     const tau_conv2d_params *p = j->p;
@@ -375,11 +409,11 @@ AVX2 static void forward_parts(void *ctx, int64_t b, int64_t e) {
     for (int64_t part = b; part < e; part++) {
         float *S = j->scratch + part * j->part_floats, *B = S + j->split_floats;
         memset(S, 0, (size_t)j->split_floats * sizeof *S);
+        int64_t split = -1;
         const int64_t end = items * (part + 1) / j->parts;
         for (int64_t it = items * part / j->parts; it < end && !tau_interrupted;) {
             const int64_t n = it / j->nblocks, b0 = it % j->nblocks, b1 = min64(j->nblocks, b0 + end - it);
-            split_image(j, j->x + n * p->c * p->h * p->w, S);
-            for (int64_t g0 = b0; g0 < b1; g0 += gb) forward_group(j, n, g0, min64(b1, g0 + gb), S, B);
+            for (int64_t g0 = b0; g0 < b1; g0 += gb) forward_group(j, n, g0, min64(b1, g0 + gb), S, &split, B);
             it += b1 - b0;
         }
     }
@@ -475,7 +509,8 @@ int tau_conv_implicit_wanted(const tau_conv2d_params *p, int which) {
     if (p->w > (1 << 28)) return 0; /* lane arithmetic is 32-bit */
     if (which == 0) return 1;
     /* the weight gradient of a strided 1x1 layer measured faster through its column matrix
-     * and sgemm (bench_conv, res20 16->32 1x1 s2) */
+     * and sgemm (bench_conv, res20 16->32 1x1 s2; register blocks with the pixels along the
+     * lanes were tried, AVX2 and AVX-512) */
     return which == 1 && p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0;
 }
 
@@ -492,6 +527,7 @@ static int setup(job *j, const tau_conv2d_params *p, int64_t oh, int64_t ow, int
     j->P = oh * ow;
     j->nblocks = (j->P + NB - 1) / NB;
     j->kk = p->kh * p->kw;
+    j->gather = j->wide && j->kk == 1 && p->pad_h == 0 && p->pad_w == 0;
     j->J = p->c * j->kk;
     if (!split) return TAU_OK;
     j->hp = p->h + 2 * p->pad_h;
