@@ -324,18 +324,16 @@ static void panel_spread(const job *j, int rows, const float *a, const float *b,
     else micro_spread(rows, a, b, ldb, depth, c, ldc);
 }
 
-/* Walking a block's rows, the loads of the image split next would wait on memory (an image
- * is read once): each block fetches its share of the next image's rows ahead into the caches,
- * the rows no output reads left out. */
+/* Walking a block's rows, the loads of the next image would wait on memory (an image is read
+ * once): each block fetches its share of the next image's rows ahead into L2, the rows no
+ * output reads left out. */
 static void prefetch_share(const job *j, const float *next, int64_t share, int64_t shares) {
     const tau_conv2d_params *p = j->p;
     const unsigned char *used = (const unsigned char *)(j->off + j->J);
     const int64_t rows = p->c * p->h;
     for (int64_t r = rows * share / shares; r < rows * (share + 1) / shares; r++) {
         if (!used[r % p->h + p->pad_h]) continue;
-        const char *b = (const char *)(next + r * p->w), *e = (const char *)(next + (r + 1) * p->w);
-        for (; b < e; b += 64) __builtin_prefetch(b, 0, 2);
-        __builtin_prefetch(e - 1, 0, 2);
+        tau_prefetch_l2(next + r * p->w, p->w * (long)sizeof(float));
     }
 }
 
@@ -483,6 +481,16 @@ AVX2 static void dx_range(void *ctx, int64_t b, int64_t e) {
                 const int64_t p0 = blk * NB, count = min64(NB, j->P - p0);
                 const int ns = block_segments(j, p0, count, s);
                 float *plane = dxn + c0 * p->h * p->w;
+                if (q == 0) {
+                    /* dy's rows are K streams a plane apart, too many for the hardware to
+                     * follow: the first panel fetches the dy of the block two ahead (of the
+                     * next image at the end of this one) */
+                    const int64_t next = blk + 2 - j->nblocks;
+                    const float *ahead = next < 0 ? dyn + p0 + 2 * NB
+                                         : n + 1 < p->n && next * NB < j->P ? dyn + p->k * j->P + next * NB : NULL;
+                    if (ahead)
+                        for (int64_t k = 0; k < p->k; k++) tau_prefetch_l2(ahead + k * j->P, 1);
+                }
                 if (ns == 1 && count == NB && 2 * (s[0].ox + NB) <= p->w) {
                     /* the common block: written interleaved straight from the registers */
                     panel_spread(j, rows, j->wp + q * p->k * mr, dyn + p0, j->P, p->k,
