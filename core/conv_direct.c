@@ -117,10 +117,17 @@ block8(const direct_job *j, const float *xp, float *y, int64_t oy, int64_t ox, i
 }
 
 /* kw is the kernel width, a constant 3 for the common case so that its loop unrolls. */
+/* Spreads a prefetch of the next image's source (next, nf floats; NULL at the last) over the
+ * row blocks, so that it is in L2 when its copy starts: that copy read memory for a fifth of a
+ * thin layer's input gradient. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-image_kb(const direct_job *j, const float *xp, float *y, const int kb, const int64_t kw) {
+image_kb(const direct_job *j, const float *xp, float *y, const int kb, const int64_t kw, const float *next,
+         int64_t nf) {
+    const int64_t steps = ((j->cout + kb - 1) / kb) * j->oh;
+    int64_t step = 0;
     for (int64_t k0 = 0; k0 < j->cout; k0 += kb) /* channel blocks outside: 4 output streams */
-        for (int64_t oy = 0; oy < j->oh; oy++) {
+        for (int64_t oy = 0; oy < j->oh; oy++, step++) {
+            if (next) tau_prefetch_l2(next + nf * step / steps, (nf * (step + 1) / steps - nf * step / steps) * (long)sizeof(float));
             int64_t ox = 0;
             for (; ox + 16 <= j->ow; ox += 16) block16(j, xp, y, oy, ox, k0, kb, kw);
             for (; ox < j->ow; ox += 8) block8(j, xp, y, oy, ox, k0, kb, kw, j->ow - ox < 8 ? j->ow - ox : 8);
@@ -128,13 +135,14 @@ image_kb(const direct_job *j, const float *xp, float *y, const int kb, const int
 }
 
 /* Few output channels (the input gradient of a first layer) get blocks of exactly that many. */
-__attribute__((target("avx2,fma"))) static void image_avx2(const direct_job *j, const float *xp, float *y) {
+__attribute__((target("avx2,fma"))) static void image_avx2(const direct_job *j, const float *xp, float *y,
+                                                           const float *next, int64_t nf) {
     const int three = j->kw == 3;
     switch (j->coutp) {
-    case 1: three ? image_kb(j, xp, y, 1, 3) : image_kb(j, xp, y, 1, j->kw); break;
-    case 2: three ? image_kb(j, xp, y, 2, 3) : image_kb(j, xp, y, 2, j->kw); break;
-    case 3: three ? image_kb(j, xp, y, 3, 3) : image_kb(j, xp, y, 3, j->kw); break;
-    default: three ? image_kb(j, xp, y, KB, 3) : image_kb(j, xp, y, KB, j->kw);
+    case 1: three ? image_kb(j, xp, y, 1, 3, next, nf) : image_kb(j, xp, y, 1, j->kw, next, nf); break;
+    case 2: three ? image_kb(j, xp, y, 2, 3, next, nf) : image_kb(j, xp, y, 2, j->kw, next, nf); break;
+    case 3: three ? image_kb(j, xp, y, 3, 3, next, nf) : image_kb(j, xp, y, 3, j->kw, next, nf); break;
+    default: three ? image_kb(j, xp, y, KB, 3, next, nf) : image_kb(j, xp, y, KB, j->kw, next, nf);
     }
 }
 
@@ -201,7 +209,9 @@ __attribute__((target("avx2,fma"))) static void dw_image_avx2(const direct_job *
 static int have_avx2(void) { return tau_cpu() >= TAU_CPU_AVX2; }
 #else
 static int have_avx2(void) { return 0; }
-static void image_avx2(const direct_job *j, const float *xp, float *y) { (void)j; (void)xp; (void)y; }
+static void image_avx2(const direct_job *j, const float *xp, float *y, const float *next, int64_t nf) {
+    (void)j; (void)xp; (void)y; (void)next; (void)nf;
+}
 static void dw_image_avx2(const direct_job *j, const float *xp, const float *dy, float *acc) {
     (void)j; (void)xp; (void)dy; (void)acc;
 }
@@ -216,9 +226,10 @@ static void direct_parts(void *ctx, int64_t b, int64_t e) {
         float *xp = j->scratch + part * part_floats(j), *acc = xp + j->cin * j->hp * j->rs;
         memset(xp, 0, (size_t)part_floats(j) * sizeof *xp);
         for (int64_t n = j->n * part / j->parts; n < j->n * (part + 1) / j->parts && !tau_interrupted; n++) {
-            pad_image(j, j->src + n * j->cin * j->sh * j->sw, xp);
+            const int64_t nf = j->cin * j->sh * j->sw;
+            pad_image(j, j->src + n * nf, xp);
             if (j->dw) dw_image_avx2(j, xp, j->dy + n * j->cout * j->oh * j->ow, acc);
-            else image_avx2(j, xp, j->dst + n * j->cout * j->oh * j->ow);
+            else image_avx2(j, xp, j->dst + n * j->cout * j->oh * j->ow, n + 1 < j->n ? j->src + (n + 1) * nf : NULL, nf);
         }
     }
 }
