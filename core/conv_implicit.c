@@ -330,11 +330,10 @@ static void panel_spread(const job *j, int rows, const float *a, const float *b,
 static void prefetch_share(const job *j, const float *next, int64_t share, int64_t shares) {
     const tau_conv2d_params *p = j->p;
     const unsigned char *used = (const unsigned char *)(j->off + j->J);
-    const int64_t rows = p->c * p->h;
-    for (int64_t r = rows * share / shares; r < rows * (share + 1) / shares; r++) {
-        if (!used[r % p->h + p->pad_h]) continue;
-        tau_prefetch_l2(next + r * p->w, p->w * (long)sizeof(float));
-    }
+    const int64_t rows = p->c * p->h, r1 = rows * (share + 1) / shares;
+    int64_t r = rows * share / shares, iy = r % p->h; /* one division: this runs per block */
+    for (; r < r1; r++, iy = iy + 1 == p->h ? 0 : iy + 1)
+        if (used[iy + p->pad_h]) tau_prefetch_l2(next + r * p->w, p->w * (long)sizeof(float));
 }
 
 /* Blocks per group: at most GROUP_MAX, and the packed ones take at most GROUP_FLOATS of

@@ -2,6 +2,7 @@
  * tau_cpu_set_limit (tests run every kernel path on one machine that way). */
 #ifndef TAU_CPU_H
 #define TAU_CPU_H
+#include <stdint.h>
 
 typedef enum { TAU_CPU_GENERIC = 0, TAU_CPU_AVX2 = 1, TAU_CPU_AVX512 = 2 } tau_cpu_level;
 
@@ -15,9 +16,9 @@ tau_cpu_level tau_cpu_set_limit(tau_cpu_level level);
  * __builtin_prefetch (seen at -O1 and up). Never faults, whatever the address. */
 static inline void tau_prefetch_l2(const void *p, long bytes) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    const char *b = p;
-    for (long i = 0; i < bytes; i += 64) __asm__ volatile("prefetcht1 %0" : : "m"(b[i]));
-    if (bytes > 0) __asm__ volatile("prefetcht1 %0" : : "m"(b[bytes - 1]));
+    /* one prefetch a cache line, from the line holding p to the one holding its last byte */
+    const char *b = (const char *)((uintptr_t)p & ~(uintptr_t)63), *e = (const char *)p + bytes;
+    for (; b < e; b += 64) __asm__ volatile("prefetcht1 %0" : : "m"(*b));
 #else
     (void)p;
     (void)bytes;
