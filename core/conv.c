@@ -24,6 +24,7 @@
 #include "parallel.h"
 #include "gemm.h"
 #include "conv_direct.h"
+#include "cpu.h"
 #include "conv_implicit.h"
 #include "conv_taps.h"
 #include "conv_rows.h"
@@ -207,10 +208,13 @@ static void gather(float *restrict d, const float *restrict s, int64_t stride, i
     for (; j < n; j++) d[j] = s[j * stride];
 }
 
-/* d (rows, n) = s[r * row_stride + j * stride]. */
+/* d (rows, n) = s[r * row_stride + j * stride]; each row read also fetches the same row
+ * `ahead` floats on (the next image; 0: none) into L2, so that the next image's gather, which
+ * reads memory, finds it there. */
 static void gather_rows(float *restrict d, const float *restrict s, int64_t rows, int64_t n,
-                        int64_t row_stride, int64_t stride) {
+                        int64_t row_stride, int64_t stride, int64_t ahead) {
     for (int64_t r = 0; r < rows; r++, d += n, s += row_stride) {
+        if (ahead) tau_prefetch_l2(s + ahead, ((n - 1) * stride + 1) * (long)sizeof(float));
         int64_t j = 0;
         if (stride == 2)
             for (; j + 4 <= n; j += 4) {
@@ -232,7 +236,7 @@ static void valid_rows(const geom *g, int64_t ky, int64_t *lo, int64_t *hi) {
 }
 
 /* Strided lowering straight from the plane, for when no phase scratch is available. */
-static void im2col_plane_slow(const geom *g, const float *x, float *col) {
+static void im2col_plane_slow(const geom *g, const float *x, float *col, int64_t ahead) {
     const tau_conv2d_params *p = g->p;
     const int64_t ow = g->ow, sw = p->stride_w;
     for (int64_t ky = 0; ky < p->kh; ky++) {
@@ -246,7 +250,7 @@ static void im2col_plane_slow(const geom *g, const float *x, float *col) {
             if (ylo == 0 && yhi == g->oh && lo == 0 && hi == ow) {
                 /* No padding in reach (a strided 1x1 convolution): one gather for the plane. */
                 gather_rows(dst, x + (ky * p->dil_h - p->pad_h) * p->w + off, g->oh, ow,
-                            p->stride_h * p->w, sw);
+                            p->stride_h * p->w, sw, ahead);
                 continue;
             }
             memset(dst, 0, (size_t)(ylo * ow) * sizeof *dst);
@@ -408,12 +412,12 @@ static int phase_lowering(const geom *g) {
 }
 
 /* Column matrix of one image (C*kh*kw, OH*OW); plane is h*w floats of scratch. */
-static void lower_image(const geom *g, const float *x, float *col, float *plane) {
+static void lower_image(const geom *g, const float *x, float *col, float *plane, int64_t ahead) {
     const int ph = phase_lowering(g);
     for (int64_t ch = 0; ch < g->p->c; ch++) {
         const float *xc = x + ch * g->hw;
         float *cc = col + ch * g->kk * g->ohw;
-        if (strided(g) && !ph) im2col_plane_slow(g, xc, cc);
+        if (strided(g) && !ph) im2col_plane_slow(g, xc, cc, ahead);
         else im2col_plane(g, xc, cc, plane);
     }
 }
@@ -461,7 +465,10 @@ static void forward_parts(void *ctx, int64_t b, int64_t e) {
         float *col = part_col(t, part);
         for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
             const float *src = t->x + n * p->c * g->hw;
-            if (!g->direct_1x1) { lower_image(g, src, col, part_plane(t, part)); src = col; }
+            if (!g->direct_1x1) {
+                lower_image(g, src, col, part_plane(t, part), n + 1 < n1 ? p->c * g->hw : 0);
+                src = col;
+            }
             float *yn = t->y + n * p->k * g->ohw;
             /* sgemm with beta 0 clears y first anyway, so starting from the bias is free; with a
              * short inner dimension (first layers, 1x1) our fill beats OpenBLAS's clearing pass
@@ -518,7 +525,10 @@ static void dw_parts(void *ctx, int64_t b, int64_t e) {
         if (n1 == n0) memset(acc, 0, (size_t)(p->groups * wg) * sizeof *acc);
         for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
             const float *src = t->x + n * p->c * g->hw;
-            if (!g->direct_1x1) { lower_image(g, src, col, part_plane(t, part)); src = col; }
+            if (!g->direct_1x1) {
+                lower_image(g, src, col, part_plane(t, part), n + 1 < n1 ? p->c * g->hw : 0);
+                src = col;
+            }
             const float *dyn = t->dy + n * p->k * g->ohw;
             for (int64_t gr = 0; gr < p->groups; gr++)
                 tau_gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
