@@ -367,6 +367,7 @@ AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, 
             ldb[i] = p->h * p->w;
             continue;
         }
+        if (*split < 0) memset(S, 0, (size_t)j->split_floats * sizeof *S); /* its padding, once */
         if (*split != n) split_image(j, xn, S);
         *split = n;
         base[i] = S + s[0].oy * j->rowstep + s[0].ox;
@@ -405,8 +406,7 @@ AVX2 static void forward_parts(void *ctx, int64_t b, int64_t e) {
     const int64_t items = p->n * j->nblocks, gb = group_blocks(j);
     for (int64_t part = b; part < e; part++) {
         float *S = j->scratch + part * j->part_floats, *B = S + j->split_floats;
-        memset(S, 0, (size_t)j->split_floats * sizeof *S);
-        int64_t split = -1;
+        int64_t split = -1; /* the image in S; S is cleared when a block first needs it */
         const int64_t end = items * (part + 1) / j->parts;
         for (int64_t it = items * part / j->parts; it < end && !tau_interrupted;) {
             const int64_t n = it / j->nblocks, b0 = it % j->nblocks, b1 = min64(j->nblocks, b0 + end - it);
