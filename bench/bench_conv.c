@@ -35,8 +35,10 @@ static double median(double *t, int n) {
     return t[n / 2];
 }
 
+/* 64-byte aligned, like tensor storage */
 static float *buffer(size_t n, unsigned seed) {
-    float *p = malloc(n * sizeof *p);
+    void *v = NULL;
+    float *p = posix_memalign(&v, 64, n * sizeof *p) == 0 ? v : NULL;
     if (!p) { fprintf(stderr, "bench_conv: out of memory\n"); exit(1); }
     srand(seed);
     for (size_t i = 0; i < n; i++) p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
