@@ -182,6 +182,10 @@ static const tau_conv2d_params conv_cases[] = {
     {2, 4, 7, 20, 3, 1, 1, 3, 2, 0, 0, 1, 1, 1},
     {1, 2, 64, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},  /* 66 blocks: two groups, parts mid-image */
     {2, 3, 6, 9, 4, 1, 1, 2, 2, 1, 1, 1, 1, 1},    /* 1x1 with odd padding: odd columns only */
+    /* 1x1 read in place with more than one panel (16 + 4, 16 + 16 + 4 channels), beside
+     * blocks spanning rows */
+    {2, 5, 6, 41, 20, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+    {2, 17, 4, 64, 36, 1, 1, 2, 2, 0, 0, 1, 1, 1},
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
