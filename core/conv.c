@@ -30,6 +30,9 @@
 #include "conv_rows.h"
 #include <limits.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 /* Above this much scratch per thread the batch is not split by image: products that large
  * split well on their own. */
@@ -208,11 +211,53 @@ static void gather(float *restrict d, const float *restrict s, int64_t stride, i
     for (; j < n; j++) d[j] = s[j * stride];
 }
 
-/* d (rows, n) = s[r * row_stride + j * stride]; each row read also fetches the same row
- * `ahead` floats on (the next image; 0: none) into L2, so that the next image's gather, which
- * reads memory, finds it there. */
+#if defined(__x86_64__) && defined(__GNUC__)
+/* gather_rows for stride 2 with AVX2 and AVX-512: the even floats of two loads, picked by
+ * shuffles or one permute, while both loads stay within the `avail` floats of the row; the
+ * rest of a row (if any) by the portable loop. */
+__attribute__((target("avx2"))) static void even_rows_avx2(float *restrict d, const float *restrict s, int64_t rows,
+                                                           int64_t n, int64_t row_stride, int64_t avail,
+                                                           int64_t ahead) {
+    for (int64_t r = 0; r < rows; r++, d += n, s += row_stride) {
+        if (ahead) tau_prefetch_l2(s + ahead, (2 * n - 1) * (long)sizeof(float));
+        int64_t j = 0;
+        for (; j + 8 <= n && 2 * j + 16 <= avail; j += 8) {
+            const __m256 v = _mm256_shuffle_ps(_mm256_loadu_ps(s + 2 * j), _mm256_loadu_ps(s + 2 * j + 8), 0x88);
+            _mm256_storeu_ps(d + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8)));
+        }
+        for (; j < n; j++) d[j] = s[2 * j];
+    }
+}
+
+__attribute__((target("avx512f"))) static void even_rows_avx512(float *restrict d, const float *restrict s,
+                                                                int64_t rows, int64_t n, int64_t row_stride,
+                                                                int64_t avail, int64_t ahead) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t r = 0; r < rows; r++, d += n, s += row_stride) {
+        if (ahead) tau_prefetch_l2(s + ahead, (2 * n - 1) * (long)sizeof(float));
+        int64_t j = 0;
+        for (; j + 16 <= n && 2 * j + 32 <= avail; j += 16)
+            _mm512_storeu_ps(d + j, _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2 * j), even, _mm512_loadu_ps(s + 2 * j + 16)));
+        for (; j < n; j++) d[j] = s[2 * j];
+    }
+}
+#endif
+
+/* d (rows, n) = s[r * row_stride + j * stride], each row of s `avail` floats long; each row
+ * read also fetches the same row `ahead` floats on (the next image; 0: none) into L2, so that
+ * the next image's gather, which reads memory, finds it there. */
 static void gather_rows(float *restrict d, const float *restrict s, int64_t rows, int64_t n,
-                        int64_t row_stride, int64_t stride, int64_t ahead) {
+                        int64_t row_stride, int64_t stride, int64_t avail, int64_t ahead) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (stride == 2 && tau_cpu() >= TAU_CPU_AVX512) {
+        even_rows_avx512(d, s, rows, n, row_stride, avail, ahead);
+        return;
+    }
+    if (stride == 2 && tau_cpu() >= TAU_CPU_AVX2) {
+        even_rows_avx2(d, s, rows, n, row_stride, avail, ahead);
+        return;
+    }
+#endif
     for (int64_t r = 0; r < rows; r++, d += n, s += row_stride) {
         if (ahead) tau_prefetch_l2(s + ahead, ((n - 1) * stride + 1) * (long)sizeof(float));
         int64_t j = 0;
@@ -250,7 +295,7 @@ static void im2col_plane_slow(const geom *g, const float *x, float *col, int64_t
             if (ylo == 0 && yhi == g->oh && lo == 0 && hi == ow) {
                 /* No padding in reach (a strided 1x1 convolution): one gather for the plane. */
                 gather_rows(dst, x + (ky * p->dil_h - p->pad_h) * p->w + off, g->oh, ow,
-                            p->stride_h * p->w, sw, ahead);
+                            p->stride_h * p->w, sw, p->w - off, ahead);
                 continue;
             }
             memset(dst, 0, (size_t)(ylo * ow) * sizeof *dst);
