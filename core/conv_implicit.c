@@ -231,7 +231,8 @@ AVX2 static void micro_spread(int mr, const float *a, const float *b, int64_t ld
 
 /* The same register block with AVX-512: up to 16 rows (mr, a multiple of 4, of which the first
  * `rows` are stored) by one 16-float vector, the panel lda floats a row. Modes: PLAIN; SPREAD
- * writes each result row with zeros between; GATHER reads row d of b as the even floats of
+ * writes each result row with zeros between, then `zeros` more zeros after it (the rows of dx
+ * below that no output reads); GATHER reads row d of b as the even floats of
  * b + d * ldb .. + 32 (a stride-2 1x1 layer reads its input in place, with no split). */
 enum { PLAIN, SPREAD, GATHER };
 #define I5(i) if (mr > i) c##i = _mm512_set1_ps(bias && i < rows ? bias[i] : 0.0f);
@@ -241,6 +242,8 @@ enum { PLAIN, SPREAD, GATHER };
         if (spread) {                                                                                     \
             _mm512_storeu_ps(c + i * ldc, _mm512_permutex2var_ps(c##i, lo_idx, z));                       \
             _mm512_storeu_ps(c + i * ldc + 16, _mm512_permutex2var_ps(c##i, hi_idx, z));                 \
+            for (int64_t f = 0; f < zeros; f += 16)                                                       \
+                _mm512_mask_storeu_ps(c + i * ldc + 32 + f, zeros - f >= 16 ? 0xffff : (__mmask16)((1u << (zeros - f)) - 1), z); \
         } else if (cols == NB) _mm512_storeu_ps(c + i * ldc, c##i);                                       \
         else _mm512_mask_storeu_ps(c + i * ldc, m, c##i);                                                 \
     }
@@ -248,7 +251,7 @@ enum { PLAIN, SPREAD, GATHER };
 
 __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline void
 micro5(const int mr, const int mode, int rows, const float *a, int64_t lda, const float *b, const int64_t *off,
-       int64_t ldb, int64_t depth, float *c, int64_t ldc, int64_t cols, const float *bias) {
+       int64_t ldb, int64_t depth, float *c, int64_t ldc, int64_t cols, const float *bias, int64_t zeros) {
     const int spread = mode == SPREAD, gather = mode == GATHER;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __mmask16 m = (__mmask16)((1u << cols) - 1);
@@ -284,20 +287,22 @@ micro5(const int mr, const int mode, int rows, const float *a, int64_t lda, cons
 
 #define MICRO5_CASES(MODE)                                                                             \
     switch ((rows + 3) / 4) {                                                                             \
-    case 1: micro5(4, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
-    case 2: micro5(8, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;              \
-    case 3: micro5(12, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias); break;             \
-    default: micro5(16, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias);                   \
+    case 1: micro5(4, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias, zeros); break;              \
+    case 2: micro5(8, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias, zeros); break;              \
+    case 3: micro5(12, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias, zeros); break;             \
+    default: micro5(16, MODE, rows, a, lda, b, off, ldb, depth, c, ldc, cols, bias, zeros);                   \
     }
 
 __attribute__((target("avx512f,avx2,fma"))) static void
 micro5_rows(int rows, const float *a, int64_t lda, const float *b, const int64_t *off, int64_t ldb, int64_t depth, float *c,
             int64_t ldc, int64_t cols, const float *bias) {
+    const int64_t zeros = 0;
     MICRO5_CASES(PLAIN)
 }
 
 __attribute__((target("avx512f,avx2,fma"))) static void
-micro5_spread(int rows, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t depth, float *c, int64_t ldc) {
+micro5_spread(int rows, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t depth, float *c, int64_t ldc,
+              int64_t zeros) {
     const int64_t *off = NULL, cols = NB;
     const float *bias = NULL;
     MICRO5_CASES(SPREAD)
@@ -306,7 +311,7 @@ micro5_spread(int rows, const float *a, int64_t lda, const float *b, int64_t ldb
 __attribute__((target("avx512f,avx2,fma"))) static void
 micro5_gather(int rows, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t depth, float *c,
               int64_t ldc, const float *bias) {
-    const int64_t *off = NULL, cols = NB;
+    const int64_t *off = NULL, cols = NB, zeros = 0;
     MICRO5_CASES(GATHER)
 }
 
@@ -317,11 +322,13 @@ static void panel(const job *j, int rows, const float *a, const float *b, const 
     else micro_rows(rows, a, b, off, ldb, depth, c, ldc, cols, bias);
 }
 
-/* The same, written spread out with zeros between (full blocks only). */
-static void panel_spread(const job *j, int rows, const float *a, const float *b, int64_t ldb, int64_t depth, float *c,
-                         int64_t ldc) {
-    if (j->wide) micro5_spread(rows, a, j->mr, b, ldb, depth, c, ldc);
+/* The same, written spread out with zeros between (full blocks only); with AVX-512, `zeros`
+ * more zeros after each row (returns whether it wrote them). */
+static int panel_spread(const job *j, int rows, const float *a, const float *b, int64_t ldb, int64_t depth, float *c,
+                        int64_t ldc, int64_t zeros) {
+    if (j->wide) micro5_spread(rows, a, j->mr, b, ldb, depth, c, ldc, zeros);
     else micro_spread(rows, a, b, ldb, depth, c, ldc);
+    return j->wide;
 }
 
 /* Walking a block's rows, the loads of the next image would wait on memory (an image is read
@@ -441,15 +448,21 @@ zero_floats(float *d, int64_t n) {
     for (; i < n; i++) d[i] = 0;
 }
 
+/* The rows of dx below output row oy's input row that no output reads (up to the next one's). */
+static int64_t rows_below(const job *j, int64_t oy) {
+    const tau_conv2d_params *p = j->p;
+    const int64_t iy = oy * p->stride_h, r1 = oy == j->oh - 1 ? p->h : min64(iy + p->stride_h, p->h);
+    return r1 - iy - 1;
+}
+
 /* Once a block's last pixel ends its output row: the rest of that dx row and the rows below it
  * that no output reads are cleared. */
 AVX2 static void finish_row(const job *j, float *plane, int64_t oy) {
     const tau_conv2d_params *p = j->p;
-    const int64_t w = p->w, iy = oy * p->stride_h;
-    float *row = plane + iy * w;
+    const int64_t w = p->w;
+    float *row = plane + oy * p->stride_h * w;
     if (2 * j->ow < w) zero_floats(row + 2 * j->ow, w - 2 * j->ow);
-    const int64_t r1 = oy == j->oh - 1 ? p->h : min64(iy + p->stride_h, p->h);
-    if (r1 > iy + 1) zero_floats(row + w, (r1 - iy - 1) * w);
+    if (rows_below(j, oy) > 0) zero_floats(row + w, rows_below(j, oy) * w);
 }
 
 /* Writes a block's input gradient into one channel plane of dx, a row's last block finishing
@@ -491,10 +504,13 @@ AVX2 static void dx_range(void *ctx, int64_t b, int64_t e) {
                         for (int64_t k = 0; k < p->k; k++) tau_prefetch_l2(ahead + k * j->P, 1);
                 }
                 if (ns == 1 && count == NB && 2 * (s[0].ox + NB) <= p->w) {
-                    /* the common block: written interleaved straight from the registers */
-                    panel_spread(j, rows, j->wp + q * p->k * mr, dyn + p0, j->P, p->k,
-                                 plane + s[0].oy * p->stride_h * p->w + 2 * s[0].ox, p->h * p->w);
-                    if (s[0].ox + NB == j->ow)
+                    /* the common block: written interleaved straight from the registers, and
+                     * when it ends its output row (then also the row of dx: 2 ow = w), the rows
+                     * below it that no output reads, contiguous with it */
+                    const int last = s[0].ox + NB == j->ow;
+                    if (!panel_spread(j, rows, j->wp + q * p->k * mr, dyn + p0, j->P, p->k,
+                                      plane + s[0].oy * p->stride_h * p->w + 2 * s[0].ox, p->h * p->w,
+                                      last ? rows_below(j, s[0].oy) * p->w : 0) && last)
                         for (int i = 0; i < rows; i++) finish_row(j, plane + i * p->h * p->w, s[0].oy);
                     continue;
                 }

@@ -186,6 +186,10 @@ static const tau_conv2d_params conv_cases[] = {
      * blocks spanning rows */
     {2, 5, 6, 41, 20, 1, 1, 2, 2, 0, 0, 1, 1, 1},
     {2, 17, 4, 64, 36, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+    /* the strided 1x1 input gradient clearing the rows below from the registers: rows of 40
+     * (a part vector of zeros), one and two rows below (stride 2 and 3 down) */
+    {2, 9, 8, 40, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+    {2, 3, 12, 40, 4, 1, 1, 3, 2, 0, 0, 1, 1, 1},
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
