@@ -48,7 +48,9 @@ typedef struct {
      * output (oy, ox) is then at off[(c, ky, kx)] + oy * rowstep + ox, and 16 outputs of a row
      * are 16 consecutive floats. */
     int64_t hp, wq, rowstep, cs, split_floats;  /* cs: floats per channel */
-    int64_t *off;       /* J offsets, then hp flags: whether some output reads padded row iy */
+    int64_t *off;       /* J offsets; the same allocation holds fetch and used */
+    int64_t *fetch, nfetch; /* the offsets in an image of the rows some output reads */
+    unsigned char *used;    /* hp flags: whether some output reads padded row iy */
     const float *x, *dy, *bias;
     int wide;           /* AVX-512 */
     int gather;         /* forward blocks may read x in place: AVX-512, 1x1, no padding */
@@ -111,7 +113,7 @@ AVX2 static void split_image(const job *j, const float *xn, float *S) {
     const int64_t pw = p->pad_w, odd = p->kw > 1;
     for (int64_t c = 0; c < p->c; c++)
         for (int64_t iy = 0; iy < p->h; iy++) {
-            if (!((const unsigned char *)(j->off + j->J))[iy + p->pad_h]) continue;
+            if (!j->used[iy + p->pad_h]) continue;
             float *E = S + c * j->cs + (iy + p->pad_h) * 2 * j->wq, *O = E + j->wq;
             /* padded column X = ix + pad_w: even columns of the row land in E when the padding
              * is even, in O when it is odd */
@@ -332,15 +334,13 @@ static int panel_spread(const job *j, int rows, const float *a, const float *b, 
 }
 
 /* Walking a block's rows, the loads of the next image would wait on memory (an image is read
- * once): each block fetches its share of the next image's rows ahead into L2, the rows no
- * output reads left out. */
-static void prefetch_share(const job *j, const float *next, int64_t share, int64_t shares) {
-    const tau_conv2d_params *p = j->p;
-    const unsigned char *used = (const unsigned char *)(j->off + j->J);
-    const int64_t rows = p->c * p->h, r1 = rows * (share + 1) / shares;
-    int64_t r = rows * share / shares, iy = r % p->h; /* one division: this runs per block */
-    for (; r < r1; r++, iy = iy + 1 == p->h ? 0 : iy + 1)
-        if (used[iy + p->pad_h]) tau_prefetch_l2(next + r * p->w, p->w * (long)sizeof(float));
+ * once): each block fetches the next `per` of the next image's rows that some output reads
+ * ahead into L2, from *cursor on (a table, not arithmetic: this runs per block, and its
+ * divisions were measured). */
+static void prefetch_rows(const job *j, const float *next, int64_t *cursor, int64_t per) {
+    const int64_t end = min64(j->nfetch, *cursor + per);
+    for (int64_t r = *cursor; r < end; r++) tau_prefetch_l2(next + j->fetch[r], j->p->w * (long)sizeof(float));
+    *cursor = end;
 }
 
 /* Blocks per group: at most GROUP_MAX, and the packed ones take at most GROUP_FLOATS of
@@ -389,7 +389,10 @@ AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, 
             ldb[i] = NB;
         }
     }
-    const int64_t mr = j->mr, panels = (p->k + mr - 1) / mr, steps = panels * (b1 - b0), xfloats = p->c * p->h * p->w;
+    const int64_t mr = j->mr, panels = (p->k + mr - 1) / mr, steps = panels * (b1 - b0);
+    const int64_t per = (j->nfetch + steps - 1) / steps;
+    const float *next = n + 1 < p->n && b1 == j->nblocks ? xn + p->c * p->h * p->w : NULL;
+    int64_t cursor = 0;
     float *yn = j->y + n * p->k * j->P;
     for (int64_t q = 0; q < panels; q++) {
         const int64_t k0 = q * mr;
@@ -397,7 +400,7 @@ AVX2 static void forward_group(const job *j, int64_t n, int64_t b0, int64_t b1, 
         const float *a = j->wp + q * j->J * mr, *bias = j->bias ? j->bias + k0 : NULL;
         for (int64_t blk = b0; blk < b1; blk++) {
             const int64_t i = blk - b0, p0 = blk * NB;
-            if (n + 1 < p->n && b1 == j->nblocks) prefetch_share(j, xn + xfloats, q * (b1 - b0) + i, steps);
+            if (next) prefetch_rows(j, next, &cursor, per);
             if (gather[i]) micro5_gather(rows, a, mr, base[i], ldb[i], j->J, yn + k0 * j->P + p0, j->P, bias);
             else panel(j, rows, a, base[i], off[i], ldb[i], j->J, yn + k0 * j->P + p0, j->P, min64(NB, j->P - p0), bias);
         }
@@ -537,7 +540,7 @@ int tau_conv_implicit_wanted(const tau_conv2d_params *p, int which) {
     return which == 1 && p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0;
 }
 
-static size_t table_bytes(const job *j) { return (size_t)j->J * sizeof *j->off + (size_t)j->hp; }
+static size_t table_bytes(const job *j) { return (size_t)(j->J + j->nfetch) * sizeof *j->off + (size_t)j->hp; }
 
 /* The geometry, and for split (the passes that read x) the half-row layout and every column
  * matrix row's offset in it. */
@@ -560,13 +563,21 @@ static int setup(job *j, const tau_conv2d_params *p, int64_t oh, int64_t ow, int
      * set of the L1 cache, and a block reads a row of each (measured: loads stalled) */
     j->cs = j->hp * 2 * j->wq + 16;
     j->split_floats = p->c * j->cs + 8;
+    j->nfetch = 0;
+    for (int64_t iy = 0; iy < p->h; iy++) j->nfetch += reads_row(j, iy + p->pad_h);
+    j->nfetch *= p->c;
     j->off = tau_alloc(table_bytes(j));
     if (!j->off) return tau_fail("conv2d: out of memory for %lld row offsets", (long long)j->J);
+    j->fetch = j->off + j->J;
+    j->used = (unsigned char *)(j->fetch + j->nfetch);
     for (int64_t r = 0; r < j->J; r++) {
         const int64_t c = r / j->kk, ky = r % j->kk / p->kw, kx = r % p->kw;
         j->off[r] = c * j->cs + (ky * 2 + kx % 2) * j->wq + kx / 2;
     }
-    for (int64_t iyp = 0; iyp < j->hp; iyp++) ((unsigned char *)(j->off + j->J))[iyp] = (unsigned char)reads_row(j, iyp);
+    for (int64_t iyp = 0; iyp < j->hp; iyp++) j->used[iyp] = (unsigned char)reads_row(j, iyp);
+    for (int64_t c = 0, f = 0; c < p->c; c++)
+        for (int64_t iy = 0; iy < p->h; iy++)
+            if (j->used[iy + p->pad_h]) j->fetch[f++] = (c * p->h + iy) * p->w;
     return TAU_OK;
 }
 
