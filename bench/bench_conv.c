@@ -5,7 +5,9 @@
  * over the threads as the kernel splits it, each thread's column matrix reused so that it stays
  * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
  * heap allocations made during the timed repeats are counted (the caching allocator should make
- * that 0). Usage: [TAU_BENCH_ONLY=name-part] bench_conv [threads...]   (default: 1 2) */
+ * that 0). Usage: [TAU_BENCH_ONLY=name-part] [TAU_BENCH_BATCH=n] bench_conv [threads...]
+ * (default: 1 2 threads, batch 128; a smaller batch keeps a layer's tensors in cache, which
+ * tells a memory-bound layer from a slow kernel) */
 #include "nn.h"
 #include "alloc.h"
 #include "error.h"
@@ -93,7 +95,7 @@ static double time_median(body_fn fn, void *ctx) {
 
 typedef struct {
     const char *name;
-    int64_t n, c, h, w, k, ksize, stride, pad;
+    int64_t c, h, w, k, ksize, stride, pad;
 } layer;
 
 typedef struct {
@@ -146,19 +148,19 @@ static void run_sgemm(void *ctx) {
     }
 }
 
-static void bench_layer(const layer *l) {
+static void bench_layer(const layer *l, int64_t batch) {
     conv_ctx c;
     memset(&c, 0, sizeof c);
-    c.p = (tau_conv2d_params){l->n, l->c, l->h, l->w, l->k, l->ksize, l->ksize, l->stride,
+    c.p = (tau_conv2d_params){batch, l->c, l->h, l->w, l->k, l->ksize, l->ksize, l->stride,
                               l->stride, l->pad, l->pad, 1, 1, 1};
     check(tau_conv2d_out_size(&c.p, &c.oh, &c.ow));
-    size_t xs = (size_t)(l->n * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
-    size_t ys = (size_t)(l->n * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
+    size_t xs = (size_t)(batch * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
+    size_t ys = (size_t)(batch * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
     c.x = buffer(xs, 1); c.w = buffer(ws, 2);
     c.y = buffer(ys, 4); c.dy = buffer(ys, 5); c.dx = buffer(xs, 6); c.dw = buffer(ws, 7);
-    c.parts = tau_get_num_threads() < l->n ? tau_get_num_threads() : l->n;
+    c.parts = tau_get_num_threads() < batch ? tau_get_num_threads() : batch;
     c.a = buffer(ws * (size_t)c.parts, 8); c.col = buffer(cs * (size_t)c.parts, 9); c.out = buffer(ys, 10);
-    double flops = 2.0 * (double)l->n * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
+    double flops = 2.0 * (double)batch * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
                    (double)(c.oh * c.ow);
     printf("%-22s", l->name);
     for (int which = 0; which < 3; which++) {
@@ -173,18 +175,18 @@ static void bench_layer(const layer *l) {
 }
 
 static const layer layers[] = {
-    {"cnn28 1->32 3x3 @28", 128, 1, 28, 28, 32, 3, 1, 1},
-    {"cnn28 32->64 3x3 @14", 128, 32, 14, 14, 64, 3, 1, 1},
-    {"cnn32 3->32 3x3 @32", 128, 3, 32, 32, 32, 3, 1, 1},
-    {"cnn32 32->64 3x3 @16", 128, 32, 16, 16, 64, 3, 1, 1},
-    {"res20 3->16 3x3 @32", 128, 3, 32, 32, 16, 3, 1, 1},
-    {"res20 16->16 3x3 @32", 128, 16, 32, 32, 16, 3, 1, 1},
-    {"res20 16->32 3x3 s2", 128, 16, 32, 32, 32, 3, 2, 1},
-    {"res20 16->32 1x1 s2", 128, 16, 32, 32, 32, 1, 2, 0},
-    {"res20 32->32 3x3 @16", 128, 32, 16, 16, 32, 3, 1, 1},
-    {"res20 32->64 3x3 s2", 128, 32, 16, 16, 64, 3, 2, 1},
-    {"res20 64->64 3x3 @8", 128, 64, 8, 8, 64, 3, 1, 1},
-    {"1x1 64->64 @8", 128, 64, 8, 8, 64, 1, 1, 0},
+    {"cnn28 1->32 3x3 @28", 1, 28, 28, 32, 3, 1, 1},
+    {"cnn28 32->64 3x3 @14", 32, 14, 14, 64, 3, 1, 1},
+    {"cnn32 3->32 3x3 @32", 3, 32, 32, 32, 3, 1, 1},
+    {"cnn32 32->64 3x3 @16", 32, 16, 16, 64, 3, 1, 1},
+    {"res20 3->16 3x3 @32", 3, 32, 32, 16, 3, 1, 1},
+    {"res20 16->16 3x3 @32", 16, 32, 32, 16, 3, 1, 1},
+    {"res20 16->32 3x3 s2", 16, 32, 32, 32, 3, 2, 1},
+    {"res20 16->32 1x1 s2", 16, 32, 32, 32, 1, 2, 0},
+    {"res20 32->32 3x3 @16", 32, 16, 16, 32, 3, 1, 1},
+    {"res20 32->64 3x3 s2", 32, 16, 16, 64, 3, 2, 1},
+    {"res20 64->64 3x3 @8", 64, 8, 8, 64, 3, 1, 1},
+    {"1x1 64->64 @8", 64, 8, 8, 64, 1, 1, 0},
 };
 
 /* ---- attention and cross-entropy ---------------------------------------------------------- */
@@ -245,6 +247,12 @@ static void bench_ce(int64_t n, int64_t k, float tau) {
 int main(int argc, char **argv) {
     int threads[8] = {1, 2}, nt = 2;
     const char *only = getenv("TAU_BENCH_ONLY"); /* run just the layers whose name holds this */
+    const char *batch_env = getenv("TAU_BENCH_BATCH");
+    const long batch = batch_env ? strtol(batch_env, NULL, 10) : 128;
+    if (batch < 1 || batch > 4096) {
+        fprintf(stderr, "bench_conv: TAU_BENCH_BATCH must be 1..4096, not %s\n", batch_env);
+        return 1;
+    }
     if (argc > 1) {
         nt = 0;
         for (int i = 1; i < argc && nt < 8; i++) threads[nt++] = atoi(argv[i]);
@@ -256,10 +264,11 @@ int main(int argc, char **argv) {
                threads[ti] == 1 ? "" : "s");
         printf("raw sgemm per image: forward K x OH*OW x C*kh*kw, input grad C*kh*kw x OH*OW x K,\n"
                "weight grad K x C*kh*kw x OH*OW (accumulated)\n");
-        printf("%-22s  %-20s  %-20s  %-20s\n", "conv layer, batch 128", "forward", "input grad",
-               "weight grad");
+        char head[32];
+        snprintf(head, sizeof head, "conv layer, batch %ld", batch);
+        printf("%-22s  %-20s  %-20s  %-20s\n", head, "forward", "input grad", "weight grad");
         for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
-            if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i]);
+            if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i], batch);
         if (only) continue;
         bench_attention(128, 4, 64, 32, 0.0f);
         bench_attention(128, 4, 64, 32, 0.1f);
