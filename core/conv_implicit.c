@@ -465,7 +465,8 @@ AVX2 static void finish_row(const job *j, float *plane, int64_t oy) {
     const int64_t w = p->w;
     float *row = plane + oy * p->stride_h * w;
     if (2 * j->ow < w) zero_floats(row + 2 * j->ow, w - 2 * j->ow);
-    if (rows_below(j, oy) > 0) zero_floats(row + w, rows_below(j, oy) * w);
+    const int64_t below = rows_below(j, oy);
+    if (below > 0) zero_floats(row + w, below * w);
 }
 
 /* Writes a block's input gradient into one channel plane of dx, a row's last block finishing
