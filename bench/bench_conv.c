@@ -37,15 +37,16 @@ static double median(double *t, int n) {
     return t[n / 2];
 }
 
-/* 64-byte aligned, like tensor storage */
+/* From the tensor allocator, so that operands are placed (aligned, huge pages) as tensors are */
 static float *buffer(size_t n, unsigned seed) {
-    void *v = NULL;
-    float *p = posix_memalign(&v, 64, n * sizeof *p) == 0 ? v : NULL;
+    float *p = tau_alloc(n * sizeof *p);
     if (!p) { fprintf(stderr, "bench_conv: out of memory\n"); exit(1); }
     srand(seed);
     for (size_t i = 0; i < n; i++) p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     return p;
 }
+
+static void release(float *p, size_t n) { tau_free(p, n * sizeof *p); }
 
 static void check(int rc) {
     if (rc != TAU_OK) { fprintf(stderr, "bench_conv: %s\n", tau_errmsg()); exit(1); }
@@ -170,8 +171,9 @@ static void bench_layer(const layer *l, int64_t batch) {
         printf("  %6.1f/%6.1f %4.0f%%", flops / tk * 1e-9, flops / ts * 1e-9, 100.0 * ts / tk);
     }
     printf("\n");
-    free(c.x); free(c.w); free(c.y); free(c.dy); free(c.dx); free(c.dw);
-    free(c.a); free(c.col); free(c.out);
+    release(c.x, xs); release(c.w, ws); release(c.y, ys); release(c.dy, ys); release(c.dx, xs);
+    release(c.dw, ws); release(c.a, ws * (size_t)c.parts); release(c.col, cs * (size_t)c.parts);
+    release(c.out, ys);
 }
 
 static const layer layers[] = {
@@ -215,8 +217,9 @@ static void bench_attention(int64_t b, int64_t h, int64_t t, int64_t d, float dr
     printf("attention B=%lld H=%lld T=%lld D=%lld dropout %.1f: fwd+bwd %.3f ms (%.1f GFLOP/s in its GEMMs)\n",
            (long long)b, (long long)h, (long long)t, (long long)d, (double)dropout, tm * 1e3,
            flops / tm * 1e-9);
-    free(a.q); free(a.k); free(a.v); free(a.out); free(a.probs); free(a.dout);
-    free(a.dq); free(a.dk); free(a.dv);
+    float *each[] = {a.q, a.k, a.v, a.out, a.dout, a.dq, a.dk, a.dv};
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++) release(each[i], qs);
+    release(a.probs, ps);
 }
 
 typedef struct {
@@ -241,7 +244,8 @@ static void bench_ce(int64_t n, int64_t k, float tau) {
     double tm = time_median(run_ce, &c);
     printf("cross_entropy (%lld, %lld) tau %g: fwd+bwd %.2f us\n", (long long)n, (long long)k,
            (double)tau, tm * 1e6);
-    free(c.z); free(c.prob); free(c.dz); free(c.labels);
+    release(c.z, (size_t)(n * k)); release(c.prob, (size_t)(n * k)); release(c.dz, (size_t)(n * k));
+    free(c.labels);
 }
 
 int main(int argc, char **argv) {

@@ -1,6 +1,7 @@
 /* Memory for tensor data, tensor and storage headers, autograd nodes and kernel scratch
  * space. A size-class cache recycles freed blocks, so a steady-state training loop makes no
- * heap calls; tau_heap_allocs() counts the real ones. Blocks are 64-byte aligned. All
+ * heap calls; tau_heap_allocs() counts the real ones. Blocks are 64-byte aligned (blocks of
+ * 2 MiB and more: 2 MiB aligned, backed by huge pages where the system allows). All
  * functions are thread-safe. */
 #ifndef TAU_ALLOC_H
 #define TAU_ALLOC_H
