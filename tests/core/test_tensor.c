@@ -1911,11 +1911,29 @@ START_TEST(test_alloc_cache) {
 }
 END_TEST
 
+/* Blocks are 64-byte aligned; from 2 MiB on, 2 MiB aligned (so that huge pages can back
+ * them), and usable to their last byte either way. */
+START_TEST(test_alloc_alignment) {
+    const size_t sizes[] = {1, 100, 4096, ((size_t)2 << 20) - 4, (size_t)2 << 20, (size_t)3 << 20, (size_t)9 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        unsigned char *b = tau_alloc(sizes[i]);
+        ck_assert_ptr_nonnull(b);
+        const uintptr_t align = sizes[i] >= ((size_t)2 << 20) ? (uintptr_t)2 << 20 : 64;
+        ck_assert_uint_eq((uintptr_t)b % align, 0);
+        memset(b, 0xa5, sizes[i]);
+        ck_assert_uint_eq(b[sizes[i] - 1], 0xa5);
+        tau_free(b, sizes[i]);
+    }
+    tau_alloc_trim();
+}
+END_TEST
+
 static Suite *tensor_suite(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("shapes");
     tcase_add_test(tc, test_empty_and_metadata);
     tcase_add_test(tc, test_alloc_cache);
+    tcase_add_test(tc, test_alloc_alignment);
     tcase_add_test(tc, test_check_shape);
     tcase_add_test(tc, test_view_contiguous);
     tcase_add_test(tc, test_view_noncontiguous);
