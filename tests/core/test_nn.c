@@ -190,6 +190,13 @@ static const tau_conv2d_params conv_cases[] = {
      * (a part vector of zeros), one and two rows below (stride 2 and 3 down) */
     {2, 9, 8, 40, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1},
     {2, 3, 12, 40, 4, 1, 1, 3, 2, 0, 0, 1, 1, 1},
+    /* thin layers with 8 output channels and more: the direct kernel's AVX-512 blocks of 8
+     * channels by 32 columns, a masked tail of columns, the last channels in a block of 4 or 8
+     * reaching into the packing's padding (12 = 8 + 4, 19 = 8 + 8 + 3, 13 = 8 + 5) */
+    {2, 3, 7, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 5, 45, 19, 2, 7, 1, 1, 0, 3, 1, 1, 1},
+    {1, 3, 6, 16, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {2, 4, 9, 32, 8, 2, 3, 1, 1, 1, 0, 1, 1, 1},
 };
 #define NCONV ((int)(sizeof conv_cases / sizeof *conv_cases))
 
@@ -250,8 +257,9 @@ static double conv_obj(void *ctx) {
 START_TEST(conv_gradient_check) {
     seed_rng(2);
     /* ... 19: the direct kernel's blocks and tails; 24, 25: the tap GEMMs (stride 2, 5x5);
-     * 29, 32: the implicit GEMM (3x3 with stride 1 down, 1x1 on an odd width) */
-    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25, 29, 32};
+     * 29, 32: the implicit GEMM (3x3 with stride 1 down, 1x1 on an odd width); 40: the direct
+     * kernel's 8-channel blocks */
+    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25, 29, 32, 40};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const tau_conv2d_params *p = &conv_cases[cases[ci]];
         int64_t oh, ow;
