@@ -3,11 +3,13 @@
  * For each convolution layer the forward, input-gradient and weight-gradient passes are timed
  * beside raw cblas_sgemm on the GEMM shapes they lower to (one call per image, the batch split
  * over the threads as the kernel splits it, each thread's column matrix reused so that it stays
- * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed. Times are medians of several repeats after a warm-up; the
- * heap allocations made during the timed repeats are counted (the caching allocator should make
- * that 0). Usage: [TAU_BENCH_ONLY=name-part] [TAU_BENCH_BATCH=n] bench_conv [threads...]
- * (default: 1 2 threads, batch 128; a smaller batch keeps a layer's tensors in cache, which
- * tells a memory-bound layer from a slow kernel) */
+ * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed.
+ * Times are medians of several repeats after a warm-up; the heap allocations made during the
+ * timed repeats are counted (the caching allocator should make that 0). Usage: [TAU_BENCH_ONLY=name-part] [TAU_BENCH_BATCH=n] [TAU_BENCH_ROUNDS=r]
+ * bench_conv [threads...] (default: 1 2 threads, batch 128, one round; a smaller batch keeps
+ * a layer's tensors in cache, which tells a memory-bound layer from a slow kernel; r rounds
+ * over all the layers print each figure's median and the lowest ratio, for a shared machine
+ * whose speed drifts between runs) */
 #include "nn.h"
 #include "alloc.h"
 #include "error.h"
@@ -149,33 +151,6 @@ static void run_sgemm(void *ctx) {
     }
 }
 
-static void bench_layer(const layer *l, int64_t batch) {
-    conv_ctx c;
-    memset(&c, 0, sizeof c);
-    c.p = (tau_conv2d_params){batch, l->c, l->h, l->w, l->k, l->ksize, l->ksize, l->stride,
-                              l->stride, l->pad, l->pad, 1, 1, 1};
-    check(tau_conv2d_out_size(&c.p, &c.oh, &c.ow));
-    size_t xs = (size_t)(batch * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
-    size_t ys = (size_t)(batch * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
-    c.x = buffer(xs, 1); c.w = buffer(ws, 2);
-    c.y = buffer(ys, 4); c.dy = buffer(ys, 5); c.dx = buffer(xs, 6); c.dw = buffer(ws, 7);
-    c.parts = tau_get_num_threads() < batch ? tau_get_num_threads() : batch;
-    c.a = buffer(ws * (size_t)c.parts, 8); c.col = buffer(cs * (size_t)c.parts, 9); c.out = buffer(ys, 10);
-    double flops = 2.0 * (double)batch * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
-                   (double)(c.oh * c.ow);
-    printf("%-22s", l->name);
-    for (int which = 0; which < 3; which++) {
-        c.which = which;
-        double tk, ts;
-        time_pair(run_conv, run_sgemm, &c, &tk, &ts);
-        printf("  %6.1f/%6.1f %4.0f%%", flops / tk * 1e-9, flops / ts * 1e-9, 100.0 * ts / tk);
-    }
-    printf("\n");
-    release(c.x, xs); release(c.w, ws); release(c.y, ys); release(c.dy, ys); release(c.dx, xs);
-    release(c.dw, ws); release(c.a, ws * (size_t)c.parts); release(c.col, cs * (size_t)c.parts);
-    release(c.out, ys);
-}
-
 static const layer layers[] = {
     {"cnn28 1->32 3x3 @28", 1, 28, 28, 32, 3, 1, 1},
     {"cnn28 32->64 3x3 @14", 32, 14, 14, 64, 3, 1, 1},
@@ -190,6 +165,56 @@ static const layer layers[] = {
     {"res20 64->64 3x3 @8", 64, 8, 8, 64, 3, 1, 1},
     {"1x1 64->64 @8", 64, 8, 8, 64, 1, 1, 0},
 };
+#define NLAYERS (sizeof layers / sizeof *layers)
+#define ROUNDS_MAX 99
+
+/* One layer's figures in every round, and their medians (a round is one pass over all the
+ * layers, so that a slow spell of a shared machine falls on one round of every layer rather
+ * than on every round of one). */
+static void print_layer(const char *name, double rate[][3][2], int rounds) {
+    printf("%-22s", name);
+    for (int which = 0; which < 3; which++) {
+        double k[ROUNDS_MAX], g[ROUNDS_MAX], r[ROUNDS_MAX];
+        for (int i = 0; i < rounds; i++) {
+            k[i] = rate[i][which][0];
+            g[i] = rate[i][which][1];
+            r[i] = 100.0 * k[i] / g[i];
+        }
+        const double rk = median(k, rounds), rg = median(g, rounds), rr = median(r, rounds);
+        if (rounds == 1) printf("  %6.1f/%6.1f %4.0f%%", rk, rg, rr);
+        else printf("  %6.1f/%6.1f %4.0f%% (%3.0f)", rk, rg, rr, r[0]);
+    }
+    printf("\n");
+}
+
+/* Kernel and raw sgemm GFLOP/s of one layer's three passes: rate[pass][0 kernel, 1 sgemm]. */
+static void bench_layer(const layer *l, int64_t batch, double rate[3][2]) {
+    conv_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = (tau_conv2d_params){batch, l->c, l->h, l->w, l->k, l->ksize, l->ksize, l->stride,
+                              l->stride, l->pad, l->pad, 1, 1, 1};
+    check(tau_conv2d_out_size(&c.p, &c.oh, &c.ow));
+    size_t xs = (size_t)(batch * l->c * l->h * l->w), ws = (size_t)(l->k * l->c * l->ksize * l->ksize);
+    size_t ys = (size_t)(batch * l->k * c.oh * c.ow), cs = (size_t)(l->c * l->ksize * l->ksize * c.oh * c.ow);
+    c.x = buffer(xs, 1); c.w = buffer(ws, 2);
+    c.y = buffer(ys, 4); c.dy = buffer(ys, 5); c.dx = buffer(xs, 6); c.dw = buffer(ws, 7);
+    c.parts = tau_get_num_threads() < batch ? tau_get_num_threads() : batch;
+    c.a = buffer(ws * (size_t)c.parts, 8); c.col = buffer(cs * (size_t)c.parts, 9); c.out = buffer(ys, 10);
+    double flops = 2.0 * (double)batch * (double)l->k * (double)(l->c * l->ksize * l->ksize) *
+                   (double)(c.oh * c.ow);
+    for (int which = 0; which < 3; which++) {
+        c.which = which;
+        double tk, ts;
+        time_pair(run_conv, run_sgemm, &c, &tk, &ts);
+        rate[which][0] = flops / tk * 1e-9;
+        rate[which][1] = flops / ts * 1e-9;
+    }
+    release(c.x, xs); release(c.w, ws); release(c.y, ys); release(c.dy, ys); release(c.dx, xs);
+    release(c.dw, ws); release(c.a, ws * (size_t)c.parts); release(c.col, cs * (size_t)c.parts);
+    release(c.out, ys);
+}
+
+
 
 /* ---- attention and cross-entropy ---------------------------------------------------------- */
 
@@ -257,6 +282,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_conv: TAU_BENCH_BATCH must be 1..4096, not %s\n", batch_env);
         return 1;
     }
+    const char *rounds_env = getenv("TAU_BENCH_ROUNDS");
+    const long rounds = rounds_env ? strtol(rounds_env, NULL, 10) : 1;
+    if (rounds < 1 || rounds > ROUNDS_MAX) {
+        fprintf(stderr, "bench_conv: TAU_BENCH_ROUNDS must be 1..%d, not %s\n", ROUNDS_MAX, rounds_env);
+        return 1;
+    }
+    static double rate[ROUNDS_MAX][NLAYERS][3][2];
     if (argc > 1) {
         nt = 0;
         for (int i = 1; i < argc && nt < 8; i++) threads[nt++] = atoi(argv[i]);
@@ -268,11 +300,21 @@ int main(int argc, char **argv) {
                threads[ti] == 1 ? "" : "s");
         printf("raw sgemm per image: forward K x OH*OW x C*kh*kw, input grad C*kh*kw x OH*OW x K,\n"
                "weight grad K x C*kh*kw x OH*OW (accumulated)\n");
+        if (rounds > 1)
+            printf("medians of %ld rounds over all the layers, the lowest round's ratio in brackets\n", rounds);
         char head[32];
         snprintf(head, sizeof head, "conv layer, batch %ld", batch);
-        printf("%-22s  %-20s  %-20s  %-20s\n", head, "forward", "input grad", "weight grad");
-        for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
-            if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i], batch);
+        printf("%-22s  %-*s  %-*s  %-*s\n", head, rounds > 1 ? 26 : 20, "forward", rounds > 1 ? 26 : 20,
+               "input grad", rounds > 1 ? 26 : 20, "weight grad");
+        for (long r = 0; r < rounds; r++)
+            for (size_t i = 0; i < NLAYERS; i++)
+                if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i], batch, rate[r][i]);
+        for (size_t i = 0; i < NLAYERS; i++) {
+            if (only && !strstr(layers[i].name, only)) continue;
+            double per_round[ROUNDS_MAX][3][2];
+            for (long r = 0; r < rounds; r++) memcpy(per_round[r], rate[r][i], sizeof per_round[r]);
+            print_layer(layers[i].name, per_round, (int)rounds);
+        }
         if (only) continue;
         bench_attention(128, 4, 64, 32, 0.0f);
         bench_attention(128, 4, 64, 32, 0.1f);
