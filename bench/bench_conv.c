@@ -4,12 +4,15 @@
  * beside raw cblas_sgemm on the GEMM shapes they lower to (one call per image, the batch split
  * over the threads as the kernel splits it, each thread's column matrix reused so that it stays
  * in cache: the most favourable case for sgemm), and the ratio of the two rates is printed.
- * Times are medians of several repeats after a warm-up; the heap allocations made during the
- * timed repeats are counted (the caching allocator should make that 0). Usage: [TAU_BENCH_ONLY=name-part] [TAU_BENCH_BATCH=n] [TAU_BENCH_ROUNDS=r]
- * bench_conv [threads...] (default: 1 2 threads, batch 128, one round; a smaller batch keeps
- * a layer's tensors in cache, which tells a memory-bound layer from a slow kernel; r rounds
- * over all the layers print each figure's median and the lowest ratio, for a shared machine
- * whose speed drifts between runs) */
+ * Attention is timed beside raw cblas_sgemm on its six GEMMs per head. Times are medians of
+ * several repeats after a warm-up; the heap allocations made during the timed repeats are
+ * counted (the caching allocator should make that 0).
+ *
+ * Usage: [TAU_BENCH_ONLY=name-part] [TAU_BENCH_BATCH=n] [TAU_BENCH_ROUNDS=r] bench_conv
+ * [threads...] (default: 1 2 threads, batch 128, one round). A smaller batch keeps a layer's
+ * tensors in cache, which tells a memory-bound layer from a slow kernel; r rounds over all
+ * the layers print each figure's median and the lowest ratio, for a shared machine whose speed
+ * drifts between runs. */
 #include "nn.h"
 #include "alloc.h"
 #include "error.h"
@@ -214,14 +217,41 @@ static void bench_layer(const layer *l, int64_t batch, double rate[3][2]) {
     release(c.out, ys);
 }
 
-
-
 /* ---- attention and cross-entropy ---------------------------------------------------------- */
 
 typedef struct {
     tau_attention_params p;
     float *q, *k, *v, *out, *probs, *dout, *dq, *dk, *dv;
+    float *ds;                   /* raw sgemm: a T x T score gradient per part */
+    int64_t parts;
 } att_ctx;
+
+/* The six GEMMs of attention, per (batch, head) on the same buffers, heads split over the
+ * threads: S = Q K^T, O = P V; dP = dO V^T, dV = P^T dO, dQ = dS K, dK = dS^T Q (the
+ * softmax, its gradient and dropout left out). */
+static void att_sgemm_parts(void *ctx, int64_t b, int64_t e) {
+    att_ctx *a = ctx;
+    const int t = (int)a->p.t, d = (int)a->p.d;
+    const int64_t heads = a->p.b * a->p.h;
+    for (int64_t part = b; part < e; part++) {
+        float *ds = a->ds + part * (int64_t)t * t;
+        for (int64_t i = heads * part / a->parts; i < heads * (part + 1) / a->parts; i++) {
+            const int64_t o = i * t * d;
+            float *pr = a->probs + i * t * t;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, d, 1.0f, a->q + o, d, a->k + o, d, 0.0f, pr, t);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, d, t, 1.0f, pr, t, a->v + o, d, 0.0f, a->out + o, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, d, 1.0f, a->dout + o, d, a->v + o, d, 0.0f, ds, t);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, d, t, 1.0f, pr, t, a->dout + o, d, 0.0f, a->dv + o, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, d, t, 1.0f, ds, t, a->k + o, d, 0.0f, a->dq + o, d);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, d, t, 1.0f, ds, t, a->q + o, d, 0.0f, a->dk + o, d);
+        }
+    }
+}
+
+static void run_att_sgemm(void *ctx) {
+    att_ctx *a = ctx;
+    tau_parallel_for(a->parts, 1, att_sgemm_parts, a);
+}
 
 static void run_attention(void *ctx) {
     att_ctx *a = ctx;
@@ -236,15 +266,20 @@ static void bench_attention(int64_t b, int64_t h, int64_t t, int64_t d, float dr
     a.q = buffer(qs, 1); a.k = buffer(qs, 2); a.v = buffer(qs, 3); a.out = buffer(qs, 4);
     a.probs = buffer(ps, 5); a.dout = buffer(qs, 6); a.dq = buffer(qs, 7); a.dk = buffer(qs, 8);
     a.dv = buffer(qs, 9);
-    double tm = time_median(run_attention, &a);
+    a.parts = tau_get_num_threads() < b * h ? tau_get_num_threads() : b * h;
+    a.ds = buffer((size_t)(a.parts * t * t), 10);
+    double tm, ts;
+    time_pair(run_attention, run_att_sgemm, &a, &tm, &ts);
     /* Four GEMMs of 2 T T D flops in the backward, two in the forward. */
     double flops = 6.0 * 2.0 * (double)(b * h) * (double)(t * t * d);
-    printf("attention B=%lld H=%lld T=%lld D=%lld dropout %.1f: fwd+bwd %.3f ms (%.1f GFLOP/s in its GEMMs)\n",
+    printf("attention B=%lld H=%lld T=%lld D=%lld dropout %.1f: fwd+bwd %.3f ms, %.1f/%6.1f GFLOP/s in its "
+           "GEMMs against raw sgemm on them, %.0f%%\n",
            (long long)b, (long long)h, (long long)t, (long long)d, (double)dropout, tm * 1e3,
-           flops / tm * 1e-9);
+           flops / tm * 1e-9, flops / ts * 1e-9, 100.0 * ts / tm);
     float *each[] = {a.q, a.k, a.v, a.out, a.dout, a.dq, a.dk, a.dv};
     for (size_t i = 0; i < sizeof each / sizeof *each; i++) release(each[i], qs);
     release(a.probs, ps);
+    release(a.ds, (size_t)(a.parts * t * t));
 }
 
 typedef struct {
