@@ -9,6 +9,7 @@
  * stored. */
 #include "nn.h"
 #include "alloc.h"
+#include "cpu.h"
 #include "error.h"
 #include "parallel.h"
 #include "gemm.h"
@@ -16,6 +17,10 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
 
 static int att_check(const tau_attention_params *p, int has_mask) {
     if (!p) return tau_fail("attention: missing parameters");
@@ -128,6 +133,89 @@ static const float *mask_rows(const tau_attention_params *p, const float *mask, 
     return mask + (mb * p->mask_h + mh) * p->t * p->s;
 }
 
+/* exp(row[j] - mx) in place for j < n, returning their sum. */
+#ifdef HAVE_X86_DISPATCH
+/* exp of 8 floats: n = round(x log2 e), r = x - n ln 2 in two parts, e^r by a degree-7
+ * polynomial (the classic minimax one of the single-precision libraries: about 1 ulp), times
+ * 2^n through the exponent bits. Below -87.3 (where the result would be subnormal) it gives
+ * 0; NaN stays NaN. */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.3762626647949f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x)); /* NaN passes through (second operand) */
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, y);
+}
+
+__attribute__((target("avx2,fma"))) static inline double hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return (double)_mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static double exp_row_avx2(float *row, float mx, int64_t n) {
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), m));
+        _mm256_storeu_ps(row + j, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    double sum = hsum8(acc);
+    for (; j < n; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
+    return sum;
+}
+
+/* g[j] = p[j] (g[j] - sum_k g[k] p[k]) for j < n. */
+__attribute__((target("avx2,fma"))) static void softmax_grad_avx2(const float *pr, float *g, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(g + j), _mm256_loadu_ps(pr + j), acc);
+    double dot = hsum8(acc);
+    for (; j < n; j++) dot += (double)g[j] * pr[j];
+    const float fd = (float)dot;
+    const __m256 d = _mm256_set1_ps(fd);
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256 pv = _mm256_loadu_ps(pr + j);
+        _mm256_storeu_ps(g + j, _mm256_mul_ps(pv, _mm256_sub_ps(_mm256_loadu_ps(g + j), d)));
+    }
+    for (; j < n; j++) g[j] = pr[j] * (g[j] - fd);
+}
+#endif
+
+static double exp_row(float *row, float mx, int64_t n) {
+#ifdef HAVE_X86_DISPATCH
+    if (tau_cpu() >= TAU_CPU_AVX2) return exp_row_avx2(row, mx, n);
+#endif
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) { float v = expf(row[j] - mx); row[j] = v; sum += v; }
+    return sum;
+}
+
+static void softmax_grad(const float *pr, float *g, int64_t n) {
+#ifdef HAVE_X86_DISPATCH
+    if (tau_cpu() >= TAU_CPU_AVX2) { softmax_grad_avx2(pr, g, n); return; }
+#endif
+    double dot = 0;
+    for (int64_t j = 0; j < n; j++) dot += (double)g[j] * pr[j];
+    const float fd = (float)dot;
+    for (int64_t j = 0; j < n; j++) g[j] = pr[j] * (g[j] - fd);
+}
+
 /* Rows of a head: mask, softmax in place, dropout copy. */
 static void softmax_rows(void *ctx, int64_t b, int64_t e) {
     const attwork *w = ctx;
@@ -144,9 +232,7 @@ static void softmax_rows(void *ctx, int64_t b, int64_t e) {
             /* Every key removed: no distribution to take, the row attends to nothing. */
             memset(row, 0, (size_t)s * sizeof *row);
         } else {
-            double sum = 0;
-            for (int64_t j = 0; j < n; j++) { float v = expf(row[j] - mx); row[j] = v; sum += v; }
-            scale_row(row, (float)(1.0 / sum), n);
+            scale_row(row, (float)(1.0 / exp_row(row, mx, n)), n);
             for (int64_t j = n; j < s; j++) row[j] = 0;
         }
         if (w->drop) apply_dropout(row, w->drop + r * s, s, (uint64_t)((w->head0 * p->t + r) * s), p);
@@ -245,10 +331,7 @@ static void softmax_grad_rows(void *ctx, int64_t b, int64_t e) {
         const float *pr = w->probs + r * s;
         float *g = w->dp + r * s;
         if (p->dropout > 0) apply_dropout(g, g, s, (uint64_t)((w->head0 * p->t + r) * s), p);
-        double dot = 0;
-        for (int64_t j = 0; j < s; j++) dot += (double)g[j] * pr[j];
-        float fd = (float)dot;
-        for (int64_t j = 0; j < s; j++) g[j] = pr[j] * (g[j] - fd);
+        softmax_grad(pr, g, s);
     }
 }
 

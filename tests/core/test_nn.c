@@ -1092,8 +1092,15 @@ START_TEST(attention_matches_reference) {
         {1, 3, 5, 4, 2, 1, 3, 1, 1, 0},      /* (1, H, T, S) mask and causal */
         {2, 2, 6, 6, 8, 2, 2, 1, 0, 0},      /* causal */
         {3, 1, 1, 9, 4, 1, 1, 0, 0, 0},      /* one query */
+        /* rows of 37 and 40 keys: the vector exp and softmax gradient, with a tail, under a
+         * mask and causality, and with scores up to +-32 apart (scale 8) */
+        {2, 2, 9, 37, 5, 1, 1, 1, 1, 0},
+        {1, 2, 6, 40, 4, 1, 1, 0, 0, 8.0f},
     };
-    for (int threads = 1; threads <= 2; threads++) {
+    /* the vector rows (AVX2) and the plain ones, one and two threads */
+    for (int run = 0; run < 4; run++) {
+        const int threads = 1 + run % 2;
+        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         tau_set_num_threads(threads);
         for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
             const att_case *a = &cases[ci];
@@ -1132,6 +1139,7 @@ START_TEST(attention_matches_reference) {
             free(dq); free(dk); free(dv); free(rp); free(ro); free(rdq); free(rdk); free(rdv);
         }
     }
+    tau_cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
