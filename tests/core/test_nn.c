@@ -1238,8 +1238,13 @@ static double ref_act(int which, double x) {
 START_TEST(activations_match_reference) {
     seed_rng(14);
     const char *names[] = {"gelu exact", "gelu tanh", "relu", "sigmoid", "tanh"};
-    for (int which = 0; which < 5; which++) {
-        const int64_t n = 40000;   /* over the parallel grain */
+    /* GELU's vector path (AVX2) and its plain one; two threads, so that each part of the
+     * odd-sized array ends in a scalar tail */
+    tau_set_num_threads(2);
+    for (int run = 0; run < 7; run++) {
+        const int which = run < 5 ? run : run - 5;
+        tau_cpu_set_limit(run < 5 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        const int64_t n = 40005;   /* over the parallel grain */
         act_fd c = {which, frand(n, -6, 6), fzeros(n), frand(n, -1, 1), n};
         for (int64_t i = 0; i < n; i++) if (fabsf(c.x[i]) < 0.01f) c.x[i] = 0.5f;  /* relu's kink */
         c.x[0] = -30; c.x[1] = 30; c.x[2] = -100;
@@ -1265,6 +1270,7 @@ START_TEST(activations_match_reference) {
         fd_check(act_obj, &c, c.x, n, dx, 1e-3f, 3e-3, names[which]);
         free(c.x); free(c.y); free(c.dy); free(ry); free(dx); free(rdx);
     }
+    tau_cpu_set_limit(TAU_CPU_AVX512);
     float x[1] = {0}, y[1];
     expect_error(tau_gelu_forward(x, y, 1, (tau_gelu_approx)3), "gelu: unknown approximation 3");
     expect_error(tau_relu_forward(x, y, -1), "relu: invalid size -1");
