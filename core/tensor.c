@@ -556,15 +556,20 @@ int tau_copy_(tau_tensor *dst, const tau_tensor *src) {
     const void *sd = src->storage->data;
     void *dd = dst->storage->data;
     int64_t inner = nd ? dst->shape[last] : 1, dstep = nd ? dst->stride[last] : 0, sstep = nd ? sst[last] : 0;
+    /* one case per pair of dtypes, chosen once: a test of dst->dtype per element was reloaded
+     * after every store (an int32 store may alias it), and kept the loop scalar */
+    const int kind = (dst->dtype == TAU_F32) * 2 + (src->dtype == TAU_F32);
     for (int64_t done = 0; done < n; done += inner) {
-        for (int64_t k = 0; k < inner; k++) {
-            int64_t a = od + k * dstep, b = os + k * sstep;
-            if (dst->dtype == TAU_F32)
-                ((float *)dd)[a] = src->dtype == TAU_F32 ? ((const float *)sd)[b] : (float)((const int32_t *)sd)[b];
-            else
-                ((int32_t *)dd)[a] = src->dtype == TAU_I32 ? ((const int32_t *)sd)[b]
-                                                           : (int32_t)((const float *)sd)[b];
-        }
+        if (kind == 3 && dstep == 1 && sstep == 1)
+            memcpy((float *)dd + od, (const float *)sd + os, (size_t)inner * sizeof(float));
+        else if (kind == 3)
+            for (int64_t k = 0; k < inner; k++) ((float *)dd)[od + k * dstep] = ((const float *)sd)[os + k * sstep];
+        else if (kind == 2)
+            for (int64_t k = 0; k < inner; k++) ((float *)dd)[od + k * dstep] = (float)((const int32_t *)sd)[os + k * sstep];
+        else if (kind == 1)
+            for (int64_t k = 0; k < inner; k++) ((int32_t *)dd)[od + k * dstep] = (int32_t)((const float *)sd)[os + k * sstep];
+        else
+            for (int64_t k = 0; k < inner; k++) ((int32_t *)dd)[od + k * dstep] = ((const int32_t *)sd)[os + k * sstep];
         for (int d = last - 1; d >= 0; d--) {
             if (++idx[d] < dst->shape[d]) { od += dst->stride[d]; os += sst[d]; break; }
             od -= (dst->shape[d] - 1) * dst->stride[d];
