@@ -35,6 +35,20 @@ tau_tensor *tau_op_linear(tau_tensor *x, tau_tensor *w, tau_tensor *b) {
                         SHAPE(sa, x), SHAPE(sb, w), (long long)w->shape[1]), NULL;
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return tau_fail("linear: bias of size %s does not match weight of size %s", SHAPE(sa, b), SHAPE(sb, w)), NULL;
+    if (x->ndim > 2) {
+        /* (..., in) as one (rows, in) product, not a batch of small ones (a transformer's
+         * (B, T, D) took 1.4x as long as a batch of B products) */
+        int64_t rows2[2] = {tau_numel(x) / x->shape[x->ndim - 1], x->shape[x->ndim - 1]}, shape[TAU_MAXDIM];
+        tau_tensor *x2 = tau_op_reshape(x, 2, rows2);
+        tau_tensor *y2 = x2 ? tau_op_linear(x2, w, b) : NULL;
+        tau_release(x2);
+        if (!y2) return NULL;
+        memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+        shape[x->ndim - 1] = w->shape[0];
+        tau_tensor *y = tau_op_reshape(y2, x->ndim, shape);
+        tau_release(y2);
+        return y;
+    }
     tau_tensor *wt = tau_op_transpose(w, 0, 1);
     tau_tensor *y = wt ? tau_op_matmul(x, wt) : NULL;
     tau_release(wt);

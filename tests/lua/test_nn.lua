@@ -285,6 +285,16 @@ T.test("Linear: shapes, arguments and gradients", function()
   T.raises(function() nn.Linear(0, 2) end, "tau.nn.Linear", "in_features must be a positive integer")
   local x = tau.randn(2, 3):requires_grad()
   T.ok(gradcheck(function(v) return lin(v) end, {x, lin.weight, lin.bias}))
+  -- (..., in) inputs go through one (rows, in) product: the same values as row by row, and
+  -- gradients through it, also for a non-contiguous input
+  local x3 = tau.randn(2, 4, 3):requires_grad()
+  local y3 = lin(x3)
+  for i = 1, 2 do
+    for j = 1, 4 do T.close(y3[i][j], lin(x3[i][j]:view(1, 3))[1], 1e-6) end
+  end
+  T.ok(gradcheck(function(v) return lin(v) end, {x3, lin.weight, lin.bias}))
+  local xt = tau.randn(4, 2, 3):transpose(1, 2):requires_grad()
+  T.ok(gradcheck(function(v) return lin(v) end, {xt, lin.weight}))
 end)
 
 T.test("Conv2d: shapes with stride, padding, dilation, groups", function()
