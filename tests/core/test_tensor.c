@@ -1488,6 +1488,16 @@ START_TEST(test_copy_fill_convert) {
     ck_assert(ti->dtype == TAU_I32 && tau_i32(ti)[1] == -2);
     tau_tensor *tf = tau_to_dtype(is, TAU_F32);
     assert_same_values(tf, is, 0);
+    /* int32 into a transposed int32 destination, and a float column broadcast along rows
+     * (a stride of 0 in the innermost dimension) */
+    tau_tensor *mi = MKI(2, I(3), I(2)), *mit = tau_transpose(mi, 0, 1);
+    ck_assert_int_eq(tau_copy_(mit, is), TAU_OK);
+    assert_same_values(mit, is, 0);
+    tau_tensor *column = RND(2, 1);
+    ck_assert_int_eq(tau_copy_(dst, column), TAU_OK);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) ck_assert(tau_f32(dst)[i * 3 + j] == tau_f32(column)[i]);
+    tau_release(column); tau_release(mit); tau_release(mi);
     /* errors */
     tau_tensor *four = RND(4);
     ck_assert_int_eq(tau_copy_(dst, four), TAU_ERR);
