@@ -712,13 +712,17 @@ static void ln_case(int64_t m, int64_t d, int affine) {
 
 START_TEST(layer_norm_matches_reference) {
     seed_rng(6);
-    for (int threads = 1; threads <= 2; threads++) {
-        tau_set_num_threads(threads);
+    /* the row sums 8 at a time (AVX2, with tails: 300 = 37 * 8 + 4) and plain */
+    for (int run = 0; run < 4; run++) {
+        tau_set_num_threads(1 + run % 2);
+        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         ln_case(5, 7, 1);
         ln_case(3, 300, 1);   /* more than one column block for dgamma */
         ln_case(4, 9, 0);
         ln_case(1, 1, 1);
+        ln_case(6, 128, 0);
     }
+    tau_cpu_set_limit(TAU_CPU_AVX512);
     float x[2] = {0};
     tau_layer_norm_params p = {1, 0, 1e-5f};
     expect_error(tau_layer_norm_forward(x, NULL, NULL, x, NULL, NULL, &p), "layer_norm: invalid shape, 1 rows of 0");
