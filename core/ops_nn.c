@@ -38,7 +38,8 @@ tau_tensor *tau_op_linear(tau_tensor *x, tau_tensor *w, tau_tensor *b) {
     if (x->ndim > 2) {
         /* (..., in) as one (rows, in) product, not a batch of small ones (a transformer's
          * (B, T, D) took 1.4x as long as a batch of B products) */
-        int64_t rows2[2] = {tau_numel(x) / x->shape[x->ndim - 1], x->shape[x->ndim - 1]}, shape[TAU_MAXDIM];
+        int64_t rows2[2] = {1, x->shape[x->ndim - 1]}, shape[TAU_MAXDIM];
+        for (int i = 0; i < x->ndim - 1; i++) rows2[0] *= x->shape[i]; /* not numel / in: in may be 0 */
         tau_tensor *x2 = tau_op_reshape(x, 2, rows2);
         tau_tensor *y2 = x2 ? tau_op_linear(x2, w, b) : NULL;
         tau_release(x2);

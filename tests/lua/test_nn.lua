@@ -295,6 +295,9 @@ T.test("Linear: shapes, arguments and gradients", function()
   T.ok(gradcheck(function(v) return lin(v) end, {x3, lin.weight, lin.bias}))
   local xt = tau.randn(4, 2, 3):transpose(1, 2):requires_grad()
   T.ok(gradcheck(function(v) return lin(v) end, {xt, lin.weight}))
+  -- no input features: the output is the bias, for 2-D and 3-D inputs alike
+  T.close(tau.F.linear(tau.zeros(2, 3, 0), tau.zeros(4, 0), tau.ones(4)), tau.ones(2, 3, 4))
+  T.close(tau.F.linear(tau.zeros(3, 0), tau.zeros(4, 0), tau.ones(4)), tau.ones(3, 4))
 end)
 
 T.test("Conv2d: shapes with stride, padding, dilation, groups", function()
