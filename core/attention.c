@@ -130,15 +130,7 @@ static const float *mask_rows(const tau_attention_params *p, const float *mask, 
     return mask + (mb * p->mask_h + mh) * p->t * p->s;
 }
 
-/* exp(row[j] - mx) in place for j < n, returning their sum. */
 #ifdef HAVE_X86_DISPATCH
-__attribute__((target("avx2,fma"))) static inline double hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return (double)_mm_cvtss_f32(s);
-}
-
 __attribute__((target("avx2,fma"))) static double exp_row_avx2(float *row, float mx, int64_t n) {
     const __m256 m = _mm256_set1_ps(mx);
     __m256 acc = _mm256_setzero_ps();
@@ -148,7 +140,7 @@ __attribute__((target("avx2,fma"))) static double exp_row_avx2(float *row, float
         _mm256_storeu_ps(row + j, v);
         acc = _mm256_add_ps(acc, v);
     }
-    double sum = hsum8(acc);
+    double sum = (double)tau_hsum8(acc);
     for (; j < n; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
     return sum;
 }
@@ -158,7 +150,7 @@ __attribute__((target("avx2,fma"))) static void softmax_grad_avx2(const float *p
     __m256 acc = _mm256_setzero_ps();
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(g + j), _mm256_loadu_ps(pr + j), acc);
-    double dot = hsum8(acc);
+    double dot = (double)tau_hsum8(acc);
     for (; j < n; j++) dot += (double)g[j] * pr[j];
     const float fd = (float)dot;
     const __m256 d = _mm256_set1_ps(fd);
@@ -170,6 +162,7 @@ __attribute__((target("avx2,fma"))) static void softmax_grad_avx2(const float *p
 }
 #endif
 
+/* exp(row[j] - mx) in place for j < n, returning their sum. */
 static double exp_row(float *row, float mx, int64_t n) {
 #ifdef HAVE_X86_DISPATCH
     if (tau_cpu() >= TAU_CPU_AVX2) return exp_row_avx2(row, mx, n);

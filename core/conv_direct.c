@@ -20,12 +20,8 @@
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
+#include "vmath.h"
 #include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_X86_DISPATCH 1
-#include <immintrin.h>
-#endif
 
 /* Output channels per register block. */
 #define KB 4
@@ -219,13 +215,6 @@ __attribute__((target("avx512f,avx2,fma"))) static void image_avx512(const direc
     else image_512(j, xp, y, j->kw, next, nf);
 }
 
-static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 #define DW_TAP(q, LOAD)                                                                      \
     do {                                                                                     \
         __m256 d = LOAD;                                                                     \
@@ -267,13 +256,13 @@ __attribute__((target("avx2,fma"))) static void dw_image_avx2(const direct_job *
                                 _mm256_maskload_ps(d2 + r + ox, mask), _mm256_maskload_ps(d3 + r + ox, mask));
                 }
                 float *o = acc + (k0 * j->cin + c) * j->kh * 3 + ky * 3;
-                o[0] += hsum(a00); o[1] += hsum(a01); o[2] += hsum(a02);
-                if (k0 + 1 < j->cout) { o[kstride] += hsum(a10); o[kstride + 1] += hsum(a11); o[kstride + 2] += hsum(a12); }
+                o[0] += tau_hsum8(a00); o[1] += tau_hsum8(a01); o[2] += tau_hsum8(a02);
+                if (k0 + 1 < j->cout) { o[kstride] += tau_hsum8(a10); o[kstride + 1] += tau_hsum8(a11); o[kstride + 2] += tau_hsum8(a12); }
                 if (k0 + 2 < j->cout) {
-                    o[2 * kstride] += hsum(a20); o[2 * kstride + 1] += hsum(a21); o[2 * kstride + 2] += hsum(a22);
+                    o[2 * kstride] += tau_hsum8(a20); o[2 * kstride + 1] += tau_hsum8(a21); o[2 * kstride + 2] += tau_hsum8(a22);
                 }
                 if (k0 + 3 < j->cout) {
-                    o[3 * kstride] += hsum(a30); o[3 * kstride + 1] += hsum(a31); o[3 * kstride + 2] += hsum(a32);
+                    o[3 * kstride] += tau_hsum8(a30); o[3 * kstride + 1] += tau_hsum8(a31); o[3 * kstride + 2] += tau_hsum8(a32);
                 }
             }
     }

@@ -196,10 +196,6 @@ static int ln_check(const tau_layer_norm_params *p) {
 #ifdef HAVE_X86_DISPATCH
 __attribute__((target("avx2,fma"))) static inline __m256d lo4(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
 __attribute__((target("avx2,fma"))) static inline __m256d hi4(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
-__attribute__((target("avx2,fma"))) static inline double hsum4(__m256d v) {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
 
 /* sum x, then sum (x - mean)^2 */
 __attribute__((target("avx2,fma"))) static void row_moments_avx2(const float *x, int64_t d, double *mean, double *var) {
@@ -210,7 +206,7 @@ __attribute__((target("avx2,fma"))) static void row_moments_avx2(const float *x,
         a = _mm256_add_pd(a, lo4(v));
         b = _mm256_add_pd(b, hi4(v));
     }
-    double s = hsum4(_mm256_add_pd(a, b));
+    double s = tau_hsum4d(_mm256_add_pd(a, b));
     for (int64_t k = j; k < d; k++) s += x[k];
     const double m = s / (double)d;
     const __m256d mv = _mm256_set1_pd(m);
@@ -221,7 +217,7 @@ __attribute__((target("avx2,fma"))) static void row_moments_avx2(const float *x,
         a = _mm256_fmadd_pd(p, p, a);
         b = _mm256_fmadd_pd(q, q, b);
     }
-    double v2 = hsum4(_mm256_add_pd(a, b));
+    double v2 = tau_hsum4d(_mm256_add_pd(a, b));
     for (; j < d; j++) { const double q = x[j] - m; v2 += q * q; }
     *mean = m;
     *var = v2;
@@ -247,7 +243,7 @@ __attribute__((target("avx2,fma"))) static void row_grad_sums_avx2(const float *
         h0 = _mm256_fmadd_pd(ga, _mm256_sub_pd(lo4(xv), mv), h0);
         h1 = _mm256_fmadd_pd(gb, _mm256_sub_pd(hi4(xv), mv), h1);
     }
-    double a = hsum4(_mm256_add_pd(g0, g1)), b = hsum4(_mm256_add_pd(h0, h1)) * invstd;
+    double a = tau_hsum4d(_mm256_add_pd(g0, g1)), b = tau_hsum4d(_mm256_add_pd(h0, h1)) * invstd;
     for (; j < d; j++) {
         const double g = gamma ? (double)dy[j] * gamma[j] : dy[j];
         a += g;

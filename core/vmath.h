@@ -1,5 +1,5 @@
-/* Vector math shared by the kernels that need exp on whole rows (AVX2 + FMA, chosen at run
- * time by the caller). HAVE_X86_DISPATCH says whether the vector code is compiled. */
+/* Vector math shared by the kernels (AVX2 + FMA, chosen at run time by the caller): exp on
+ * whole rows and horizontal sums. HAVE_X86_DISPATCH says whether the vector code is compiled. */
 #ifndef TAU_VMATH_H
 #define TAU_VMATH_H
 
@@ -31,6 +31,18 @@ __attribute__((target("avx2,fma"))) static inline __m256 tau_exp8(__m256 x) {
     return _mm256_andnot_ps(under, y);
 }
 
+/* The sum of the 8 floats, and of the 4 doubles. */
+__attribute__((target("avx2,fma"))) static inline float tau_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static inline double tau_hsum4d(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
 #endif
 
 #endif
