@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_conv: TAU_BENCH_ROUNDS must be 1..%d, not %s\n", ROUNDS_MAX, rounds_env);
         return 1;
     }
-    static double rate[ROUNDS_MAX][NLAYERS][3][2];
+    static double rate[NLAYERS][ROUNDS_MAX][3][2];
     if (argc > 1) {
         nt = 0;
         for (int i = 1; i < argc && nt < 8; i++) threads[nt++] = atoi(argv[i]);
@@ -339,17 +339,13 @@ int main(int argc, char **argv) {
             printf("medians of %ld rounds over all the layers, the lowest round's ratio in brackets\n", rounds);
         char head[32];
         snprintf(head, sizeof head, "conv layer, batch %ld", batch);
-        printf("%-22s  %-*s  %-*s  %-*s\n", head, rounds > 1 ? 26 : 20, "forward", rounds > 1 ? 26 : 20,
-               "input grad", rounds > 1 ? 26 : 20, "weight grad");
+        const int width = rounds > 1 ? 26 : 20;
+        printf("%-22s  %-*s  %-*s  %-*s\n", head, width, "forward", width, "input grad", width, "weight grad");
         for (long r = 0; r < rounds; r++)
             for (size_t i = 0; i < NLAYERS; i++)
-                if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i], batch, rate[r][i]);
-        for (size_t i = 0; i < NLAYERS; i++) {
-            if (only && !strstr(layers[i].name, only)) continue;
-            double per_round[ROUNDS_MAX][3][2];
-            for (long r = 0; r < rounds; r++) memcpy(per_round[r], rate[r][i], sizeof per_round[r]);
-            print_layer(layers[i].name, per_round, (int)rounds);
-        }
+                if (!only || strstr(layers[i].name, only)) bench_layer(&layers[i], batch, rate[i][r]);
+        for (size_t i = 0; i < NLAYERS; i++)
+            if (!only || strstr(layers[i].name, only)) print_layer(layers[i].name, rate[i], (int)rounds);
         if (only) continue;
         bench_attention(128, 4, 64, 32, 0.0f);
         bench_attention(128, 4, 64, 32, 0.1f);
