@@ -53,6 +53,7 @@ typedef struct {
     unsigned char *used;    /* hp flags: whether some output reads padded row iy */
     const float *x, *dy, *bias;
     int wide;           /* AVX-512 */
+    int rows5;          /* dx by dx_rows5 */
     int gather;         /* forward blocks may read x in place: AVX-512, 1x1, no padding */
     int64_t mr;         /* rows per weight panel: MR or MR5 */
     const float *wp;    /* weight panels: (K/mr, J, mr) forward, (C/mr, K, mr) input gradient */
@@ -479,6 +480,64 @@ AVX2 static void scatter_block(const job *j, float *plane, const float *g, const
     }
 }
 
+/* dy's rows are K streams a plane apart, too many for the hardware to follow: the first panel
+ * over image n's block blk fetches the dy of the block two ahead (of the next image at the end
+ * of this one). */
+static void fetch_dy_ahead(const job *j, const float *dyn, int64_t n, int64_t blk) {
+    const int64_t next = blk + 2 - j->nblocks;
+    const float *ahead = next < 0                                     ? dyn + (blk + 2) * NB
+                         : n + 1 < j->p->n && next * NB < j->P ? dyn + j->p->k * j->P + next * NB
+                                                                      : NULL;
+    if (ahead)
+        for (int64_t k = 0; k < j->p->k; k++) tau_prefetch_l2(ahead + k * j->P, 1);
+}
+
+/* With AVX-512, dx of image n's blocks [b0, b1) for one panel of up to 8 channels, when every
+ * block is 16 pixels of one output row (ow a multiple of NB) and a dx row is 2 ow floats (so the
+ * zeros after a row are whole rows, a multiple of 32 floats): one loop over the blocks, with no
+ * per-block calls or divisions (taking the blocks one by one through panel_spread, with their
+ * segments and masked clearing, measured 7 points of sgemm's rate slower on res20 16->32 1x1 s2
+ * in bench_conv). GCC must not make a memset call of the clearing loop: the call spills the
+ * accumulators. */
+#define A8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define Z8(i) __m512 c##i = _mm512_setzero_ps();
+#define F8(i) c##i = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), bv, c##i);
+#define S8(i)                                                                                             \
+    if (i < rows) {                                                                                       \
+        float *o = out + i * hw;                                                                          \
+        _mm512_storeu_ps(o, _mm512_permutex2var_ps(c##i, lo_idx, z));                                     \
+        _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(c##i, hi_idx, z));                               \
+        if (end)                                                                                          \
+            for (int64_t f = 0; f < zeros; f += 16) _mm512_storeu_ps(o + 32 + f, z);                     \
+    }
+__attribute__((target("avx512f,avx2,fma"), optimize("no-tree-loop-distribute-patterns"))) static void
+dx_rows5(const job *j, int rows, const float *wp, const float *dyn, int64_t n, float *plane, int64_t b0,
+         int64_t b1, int fetch) {
+    const tau_conv2d_params *p = j->p;
+    const int64_t hw = p->h * p->w, K = p->k, P = j->P, per_row = j->ow / NB;
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    const __m512i hi_idx = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+    const __m512 z = _mm512_setzero_ps();
+    int64_t oy = b0 / per_row, ob = b0 % per_row;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        if (fetch) fetch_dy_ahead(j, dyn, n, blk);
+        A8(Z8)
+        const float *a = wp, *b = dyn + blk * NB;
+        for (int64_t d = 0; d < K; d++, a += 8, b += P) {
+            const __m512 bv = _mm512_loadu_ps(b);
+            A8(F8)
+        }
+        const int end = ++ob == per_row;
+        float *out = plane + oy * p->stride_h * p->w + 2 * (ob - 1) * NB;
+        const int64_t zeros = rows_below(j, oy) * p->w;
+        A8(S8)
+        if (end) {
+            ob = 0;
+            oy++;
+        }
+    }
+}
+
 /* Items are (image, block) pairs; each image's run of them goes panel by panel (a panel's
  * planes of dx written in sequence), dy of the run staying in cache between panels. */
 AVX2 static void dx_range(void *ctx, int64_t b, int64_t e) {
@@ -493,20 +552,15 @@ AVX2 static void dx_range(void *ctx, int64_t b, int64_t e) {
         float *dxn = j->dx + n * p->c * p->h * p->w;
         for (int64_t c0 = 0, q = 0; c0 < p->c; c0 += mr, q++) {
             const int rows = (int)min64(mr, p->c - c0);
+            if (j->rows5) {
+                dx_rows5(j, rows, j->wp + q * p->k * mr, dyn, n, dxn + c0 * p->h * p->w, b0, b1, q == 0);
+                continue;
+            }
             for (int64_t blk = b0; blk < b1; blk++) {
                 const int64_t p0 = blk * NB, count = min64(NB, j->P - p0);
                 const int ns = block_segments(j, p0, count, s);
                 float *plane = dxn + c0 * p->h * p->w;
-                if (q == 0) {
-                    /* dy's rows are K streams a plane apart, too many for the hardware to
-                     * follow: the first panel fetches the dy of the block two ahead (of the
-                     * next image at the end of this one) */
-                    const int64_t next = blk + 2 - j->nblocks;
-                    const float *ahead = next < 0 ? dyn + p0 + 2 * NB
-                                         : n + 1 < p->n && next * NB < j->P ? dyn + p->k * j->P + next * NB : NULL;
-                    if (ahead)
-                        for (int64_t k = 0; k < p->k; k++) tau_prefetch_l2(ahead + k * j->P, 1);
-                }
+                if (q == 0) fetch_dy_ahead(j, dyn, n, blk);
                 if (ns == 1 && count == NB && 2 * (s[0].ox + NB) <= p->w) {
                     /* the common block: written interleaved straight from the registers, and
                      * when it ends its output row (then also the row of dx: 2 ow = w), the rows
@@ -632,6 +686,7 @@ int tau_conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_c
      * apart, and 16 streams of stores to one cache set measured slower (57 against 49 GFLOP/s,
      * res20 16->32 1x1 s2) */
     if (j.wide) j.mr = 8;
+    j.rows5 = j.wide && j.ow % NB == 0 && 2 * j.ow == p->w;
     j.dy = dy;
     j.dx = dx;
     const int64_t mr = j.mr, panels = (p->c + mr - 1) / mr;

@@ -190,6 +190,10 @@ static const tau_conv2d_params conv_cases[] = {
      * (a part vector of zeros), one and two rows below (stride 2 and 3 down) */
     {2, 9, 8, 40, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1},
     {2, 3, 12, 40, 4, 1, 1, 3, 2, 0, 0, 1, 1, 1},
+    /* ... and with AVX-512, rows of whole 16-pixel blocks in one loop: panels of 8 + 3
+     * channels, two rows below (one below the last), parts starting mid-image; none below */
+    {3, 11, 8, 64, 6, 1, 1, 3, 2, 0, 0, 1, 1, 1},
+    {2, 8, 5, 32, 4, 1, 1, 1, 2, 0, 0, 1, 1, 1},
     /* thin layers with 8 output channels and more: the direct kernel's AVX-512 blocks of 8
      * channels by 32 columns, a masked tail of columns, the last channels in a block of 4 or 8
      * reaching into the packing's padding (12 = 8 + 4, 19 = 8 + 8 + 3, 13 = 8 + 5) */
@@ -257,9 +261,9 @@ static double conv_obj(void *ctx) {
 START_TEST(conv_gradient_check) {
     seed_rng(2);
     /* ... 19: the direct kernel's blocks and tails; 24, 25: the tap GEMMs (stride 2, 5x5);
-     * 29, 32: the implicit GEMM (3x3 with stride 1 down, 1x1 on an odd width); 40: the direct
-     * kernel's 8-channel blocks */
-    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25, 29, 32, 40};
+     * 29, 32: the implicit GEMM (3x3 with stride 1 down, 1x1 on an odd width); 41: the strided
+     * 1x1 input gradient by whole rows; 42: the direct kernel's 8-channel blocks */
+    const int cases[] = {0, 1, 3, 4, 6, 8, 13, 14, 19, 24, 25, 29, 32, 41, 42};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const tau_conv2d_params *p = &conv_cases[cases[ci]];
         int64_t oh, ow;
