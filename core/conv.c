@@ -571,12 +571,15 @@ static void dw_parts(void *ctx, int64_t b, int64_t e) {
         float *col = part_col(t, part), *acc = part_dw(t, part);
         if (n1 == n0) memset(acc, 0, (size_t)(p->groups * wg) * sizeof *acc);
         for (int64_t n = n0; n < n1 && !tau_interrupted; n++) {
-            const float *src = t->x + n * p->c * g->hw;
+            const float *src = t->x + n * p->c * g->hw, *dyn = t->dy + n * p->k * g->ohw;
             if (!g->direct_1x1) {
                 lower_image(g, src, col, part_plane(t, part), n + 1 < n1 ? p->c * g->hw : 0);
                 src = col;
+                /* The lowering between two products stops the hardware's stream over dy: the
+                 * next image's dy is fetched while this product runs (res20 16->32 1x1 s2,
+                 * weight grad: 74% of sgemm's rate before, 79-84% after, bench_conv) */
+                if (n + 1 < n1) tau_prefetch_l2(dyn + p->k * g->ohw, (long)(p->k * g->ohw * (int64_t)sizeof(float)));
             }
-            const float *dyn = t->dy + n * p->k * g->ohw;
             for (int64_t gr = 0; gr < p->groups; gr++)
                 tau_gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
                          dyn + gr * g->kg * g->ohw, (int)g->ohw, src + gr * lda * g->ohw, (int)g->ohw,
