@@ -502,9 +502,9 @@ static void fetch_dy_ahead(const job *j, const float *dyn, int64_t n, int64_t bl
  * The loop is software-pipelined: a block's results wait in registers (q) and are written out
  * one channel after each eighth of the next block's multiply-adds. Written all at once after
  * their own block, the 32 stores a block makes (4 lines of 8 channels) did not overlap the
- * multiply-adds: 69% of sgemm's rate with data in cache against 74% pipelined, and 74% against
- * 80% in bench_conv on 2 threads. GCC must not make a memset call of the clearing loop: the
- * call spills the registers. */
+ * multiply-adds: 69% of sgemm's rate with data in cache against 74% pipelined, and 71% against
+ * 77% in bench_conv on 2 threads (res20 16->32 1x1 s2, medians of three 5-round runs). GCC must
+ * not make a memset call of the clearing loop: the call spills the registers. */
 #define A8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 #define F8(i) c##i = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), bv, c##i);
 #define Q8(i) __m512 q##i = z;
