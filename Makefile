@@ -77,7 +77,7 @@ asan: install
 	  TAU_BIN=build-asan/tau asan-run
 
 asan-run: $(BUILD)/tau-asan $(CTEST_BIN)
-	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/lsan.supp TAU=$(BUILD)/tau-asan BUILD=$(BUILD) sh tests/run.sh
+	@CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-5} ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/lsan.supp TAU=$(BUILD)/tau-asan BUILD=$(BUILD) sh tests/run.sh
 
 $(BUILD)/tau-asan: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)

@@ -6,6 +6,10 @@ TAU=${TAU:-bin/tau}
 export TAU
 passed=0; failed=0; skipped=0; broken=""
 log=$(mktemp); trap 'rm -f "$log"' EXIT
+# No case may depend on an idle machine: Check's 4-second default is raised for every case that
+# sets no timeout of its own, and sanitizer or valgrind runs multiply every timeout
+# (CK_TIMEOUT_MULTIPLIER, set by the asan target) since they run several times slower.
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
 count() { # $1: suite name; reads the suite's output in $log; $2: exit status
     p=0; f=0; s=0

@@ -11,8 +11,10 @@ case $TAU in
 esac
 
 # Polls are 0.1 s apart; a busy machine can stall a process for seconds, so the limit is
-# generous (a passing case goes on as soon as its output appears).
-TRIES=${REPL_WAIT_TRIES:-150}
+# generous (a passing case goes on as soon as its output appears); it scales with the build's
+# slowness (the asan target sets CK_TIMEOUT_MULTIPLIER).
+SLOW=${CK_TIMEOUT_MULTIPLIER:-1}
+TRIES=${REPL_WAIT_TRIES:-$((300 * SLOW))}
 
 passed=0
 failed=0
@@ -67,7 +69,7 @@ trap 'cleanup; exit 130' INT TERM HUP
 # Bounded run of a non-interactive command.
 run() {
     if command -v timeout >/dev/null 2>&1; then
-        timeout 20 "$@"
+        timeout $((40 * SLOW)) "$@"
     else
         "$@"
     fi
