@@ -12,7 +12,11 @@ LUA_LIBS := $(shell pkg-config --libs lua5.4 libedit 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CORE_SRC := $(wildcard core/*.c) $(wildcard vendor/*.c)
-BIND_SRC := $(filter-out bindings/main.c,$(wildcard bindings/*.c))
+# The program around the library (driver, REPL, completion) lives in bindings/cli/ and is
+# linked only into bin/tau, so that tau.so never depends on libedit.
+CLI_SRC  := $(wildcard bindings/cli/*.c)
+BIND_SRC := $(filter-out bindings/cli/%,$(wildcard bindings/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o)
 CTEST_SRC := $(wildcard tests/core/test_*.c)
@@ -47,7 +51,7 @@ $(BUILD)/libtaucore.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-bin/tau: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
+bin/tau: $(CLI_OBJ) $(BIND_OBJ) $(BUILD)/libtaucore.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)
 
@@ -79,7 +83,7 @@ asan: install
 asan-run: $(BUILD)/tau-asan $(CTEST_BIN)
 	@CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-5} ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/lsan.supp TAU=$(BUILD)/tau-asan BUILD=$(BUILD) sh tests/run.sh
 
-$(BUILD)/tau-asan: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
+$(BUILD)/tau-asan: $(CLI_OBJ) $(BIND_OBJ) $(BUILD)/libtaucore.a
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)
 
 bench: install
