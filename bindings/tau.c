@@ -1,14 +1,13 @@
 /* luaopen_tau: the tau table, its global settings, and lazy loading of the Lua library
  * (tau.nn, tau.optim, ... from scripts/tau/). */
 #include "ltau.h"
+#include "version.h"
 #include "../core/alloc.h"
 #include "../core/parallel.h"
 #include <signal.h>
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
-
-#define TAU_VERSION "0.1.0"
 
 static int f_manual_seed(lua_State *L) {
     lua_Integer s = luaL_checkinteger(L, 1);
@@ -139,6 +138,8 @@ int luaopen_tau(lua_State *L) {
     luaL_setfuncs(L, functions, 0);
     lua_pushstring(L, TAU_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushstring(L, TAU_VERSION); /* the name Lua's own libraries use */
+    lua_setfield(L, -2, "_VERSION");
     ltau_open_tensor(L);
     ltau_open_autograd(L);
     ltau_open_nn(L);

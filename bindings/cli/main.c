@@ -11,13 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../version.h"
 #include "cli.h"
 
 int luaopen_tau(lua_State *L);
-
-#ifndef TAU_VERSION
-#define TAU_VERSION "0.1.0"
-#endif
 
 const char *cli_progname = "tau";
 lua_State *cli_state = NULL;
@@ -43,19 +40,10 @@ int cli_report(lua_State *L, int status) {
     return status;
 }
 
-static void print_version(lua_State *L) {
-    const char *v = TAU_VERSION;
-    int top = lua_gettop(L);
-    /* Prefer the version the library reports about itself, if it does. */
-    if (lua_getglobal(L, "tau") == LUA_TTABLE) {
-        if (lua_getfield(L, -1, "_VERSION") == LUA_TSTRING)
-            v = lua_tostring(L, -1);
-        else if (lua_getfield(L, -2, "version") == LUA_TSTRING)
-            v = lua_tostring(L, -1);
-    }
-    printf("tau %s -- %s\n", v, LUA_COPYRIGHT);
+/* The version compiled in, the same that the library reports as tau._VERSION. */
+static void print_version(void) {
+    printf("tau %s -- %s\n", TAU_VERSION, LUA_COPYRIGHT);
     fflush(stdout);
-    lua_settop(L, top);
 }
 
 static void print_usage(const char *badoption) {
@@ -293,7 +281,7 @@ static int protected_main(lua_State *L) {
     lua_settop(L, 0);
 
     if (flags & HAS_V)
-        print_version(L);
+        print_version();
     if (!(flags & HAS_BIG_E) && handle_luainit(L) != LUA_OK)
         return 0;
     if (!run_args(L, argv, script > 0 ? script : argc))
@@ -304,7 +292,7 @@ static int protected_main(lua_State *L) {
         cli_repl(L);
     } else if (script == 0 && !(flags & (HAS_E | HAS_V))) {
         if (isatty(STDIN_FILENO)) {
-            print_version(L);
+            print_version();
             cli_repl(L);
         } else if (dochunk(L, luaL_loadfile(L, NULL)) != LUA_OK) {
             return 0;

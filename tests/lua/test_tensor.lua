@@ -694,6 +694,7 @@ T.test("settings: threads, memory, version", function()
   local m = tau.memory()
   T.ok(m.live >= 0 and m.cached >= 0 and m.heap_allocs >= 0)
   T.eq(type(tau.version), "string")
+  T.eq(tau._VERSION, tau.version) -- and bin/tau -v prints it: tests/repl/test_repl.sh
 end)
 
 -- Names registered by the tensor and autograd bindings: each is exercised above or in
