@@ -4,6 +4,7 @@
 #include "version.h"
 #include "../core/alloc.h"
 #include "../core/parallel.h"
+#include <ctype.h>
 #include <signal.h>
 #include <time.h>
 #include <string.h>
@@ -56,11 +57,48 @@ static int f_memory(lua_State *L) {
 
 static int f_is_tensor(lua_State *L) { lua_pushboolean(L, ltau_test(L, 1) != NULL); return 1; }
 
-/* tau.nn etc. load on first use, so `require "tau"` stays cheap and the C part works alone. */
+/* Whether require(name) would find a Lua module: loaded already, preloaded, or a file on
+ * package.path. The C searchers are left out: tau's submodules are Lua, and probing for a
+ * library would load it (even all of ./tau.so again) just to answer a field lookup. */
+static int module_exists(lua_State *L, const char *name) {
+    int top = lua_gettop(L);
+    int found = lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE &&
+                lua_getfield(L, -1, name) != LUA_TNIL;
+    lua_settop(L, top);
+    if (!found)
+        found = lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE) == LUA_TTABLE &&
+                lua_getfield(L, -1, name) != LUA_TNIL;
+    lua_settop(L, top);
+    if (!found && lua_getglobal(L, "package") == LUA_TTABLE &&
+        lua_getfield(L, -1, "searchpath") == LUA_TFUNCTION) {
+        lua_pushstring(L, name);
+        if (lua_getfield(L, -3, "path") == LUA_TSTRING) {
+            lua_call(L, 2, 1);
+            found = !lua_isnil(L, -1);
+        }
+    }
+    lua_settop(L, top);
+    return found;
+}
+
+static int is_identifier(const char *s, size_t len) {
+    if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* tau.<name> is the Lua module tau.<name> (scripts/tau/<name>.lua or <name>/init.lua),
+ * loaded on first use, so that `require "tau"` stays cheap and the C part works alone. A
+ * name no module answers to is nil, as any missing field; a module that fails to load
+ * raises its error. */
 static int lazy_index(lua_State *L) {
-    const char *k = luaL_checkstring(L, 2);
-    static const char *mods[] = {"nn", "optim", "data", "models", "train", "attack", "corrupt",
-                                 "robust", "plot", "util", "repl", "gradcheck", NULL};
+    size_t len;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+    if (k == NULL || !is_identifier(k, len))
+        return 0;
     if (!strcmp(k, "save") || !strcmp(k, "load")) { /* written in Lua, in tau.io */
         lua_getglobal(L, "require");
         lua_pushstring(L, "tau.io");
@@ -68,16 +106,16 @@ static int lazy_index(lua_State *L) {
         lua_getfield(L, -1, k);
         return 1;
     }
-    for (int i = 0; mods[i]; i++) {
-        if (strcmp(k, mods[i])) continue;
-        lua_getglobal(L, "require");
-        lua_pushfstring(L, "tau.%s", k);
-        lua_call(L, 1, 1);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, 1, k);
-        return 1;
-    }
-    return 0;
+    const char *name = lua_pushfstring(L, "tau.%s", k);
+    if (!module_exists(L, name))
+        return 0;
+    lua_getglobal(L, "require");
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
 }
 
 /* Monotonic seconds, for rates and ETAs. */
