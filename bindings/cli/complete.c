@@ -10,8 +10,12 @@
 #include <editline/readline.h>
 
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -157,6 +161,77 @@ static void add_method_tables(lua_State *L, const struct collector *c, int idx) 
     }
 }
 
+/* Adds the submodules that one template of package.path ("dir/?.lua", "dir/?/init.lua")
+ * would find for the module modpath ("tau", with '/' for '.'): the names n for which the
+ * template with ? = modpath/n names a readable file. */
+static void add_template_submodules(lua_State *L, const struct collector *c, const char *tmpl,
+                                    size_t tlen, const char *modpath) {
+    const char *q = memchr(tmpl, '?', tlen);
+    if (q == NULL || memchr(q + 1, '?', tlen - (size_t)(q + 1 - tmpl)) != NULL)
+        return; /* every '?' takes the name: a template with two is left alone */
+    const char *rest = q + 1, *end = tmpl + tlen;
+    const char *slash = memchr(rest, '/', (size_t)(end - rest));
+    const char *tail = slash != NULL ? slash : end; /* "/init.lua" or "" */
+    size_t head_len = (size_t)(tail - rest);        /* ".lua" or "" */
+    char dir[PATH_MAX], file[PATH_MAX], name[256];
+    if (snprintf(dir, sizeof dir, "%.*s%s/", (int)(q - tmpl), tmpl, modpath) >= (int)sizeof dir)
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= head_len || len - head_len >= sizeof name ||
+            memcmp(e->d_name + len - head_len, rest, head_len) != 0)
+            continue;
+        memcpy(name, e->d_name, len - head_len);
+        name[len - head_len] = '\0';
+        if (strncmp(name, c->partial, c->partial_len) != 0 || !is_identifier(name, strlen(name)) ||
+            is_keyword(name))
+            continue;
+        if (snprintf(file, sizeof file, "%s%s%.*s", dir, e->d_name, (int)(end - tail), tail) <
+                (int)sizeof file &&
+            access(file, R_OK) == 0)
+            add_candidate(L, c, name);
+    }
+    closedir(d);
+}
+
+/* A module whose __index is a function may load its submodules on first use, as tau does
+ * (bindings/tau.c): adds those that require would find on package.path, so that tau.ut<Tab>
+ * offers tau.util before anything loaded it. Nothing is loaded here. */
+static void add_submodules(lua_State *L, const struct collector *c, int idx) {
+    idx = lua_absindex(L, idx);
+    int top = lua_gettop(L);
+    const char *modname = NULL;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx)) {
+                modname = lua_tostring(L, -2); /* the key stays on the stack */
+                break;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    char modpath[256];
+    if (modname == NULL || strlen(modname) >= sizeof modpath ||
+        lua_getglobal(L, "package") != LUA_TTABLE || lua_getfield(L, -1, "path") != LUA_TSTRING) {
+        lua_settop(L, top);
+        return;
+    }
+    for (size_t i = 0, n = strlen(modname); i <= n; i++)
+        modpath[i] = modname[i] == '.' ? '/' : modname[i];
+    const char *path = lua_tostring(L, -1);
+    while (*path != '\0') {
+        size_t len = strcspn(path, ";");
+        add_template_submodules(L, c, path, len, modpath);
+        path += len + (path[len] == ';');
+    }
+    lua_settop(L, top);
+}
+
 /* Adds the fields reachable from the value at idx: its own keys if a table, then those of
  * the __index chain. When __index is a function, the best guesses at the methods are the
  * metatable itself, its method tables, and any tables the function closes over. */
@@ -191,6 +266,8 @@ static void add_fields(lua_State *L, struct collector *c, int idx) {
             }
             lua_pop(L, 1);
             c->skip_metamethods = saved;
+            if (!c->methods_only)
+                add_submodules(L, c, -3);
         }
         lua_pop(L, 2);
         break;

@@ -227,7 +227,7 @@ fi
 # --------------------------------------------------------------------------------------
 # Interactive REPL through a pseudo-terminal
 
-PTY_CASES=14
+PTY_CASES=15
 if ! command -v tmux >/dev/null 2>&1; then
     echo "skipped: tmux not installed"
     skipped=$((skipped + PTY_CASES))
@@ -487,6 +487,23 @@ if has 'type(tau.manual_seed) == "function" and type(tau.zeros) == "function" an
     fi
 else
     skip "$case_name" "tau.manual_seed, tau.zeros or Tensor:matmul missing"
+fi
+
+# tau.util loads on first access; completion offers it before that and loads nothing.
+case_name="tab completes a module of tau that is not loaded yet"
+if has 'package.loaded["tau.util"] == nil and tau.util ~= nil'; then
+    wait_prompt s4
+    type_text s4 '(package.loaded["tau.util"] and "loaded" or "fresh") .. "-" .. type(tau.ut'
+    key s4 Tab
+    sleep 0.3
+    submit s4 ')'
+    if wait_line s4 'fresh-table'; then
+        ok "$case_name"
+    else
+        not_ok "$case_name" "$(screen s4 | grep -v '^$' | tail -10)"
+    fi
+else
+    skip "$case_name" "tau.util missing or loaded at start"
 fi
 
 case_name="Ctrl-C stops a loop of tau kernels"
