@@ -217,15 +217,55 @@ static int read_chunk(lua_State *L) {
     }
 }
 
+/* A plain array of numbers, such as x:size(), is shown as {3, 4}: the form the docs use,
+ * where print would only give its address. Any other table prints as print shows it. */
+static void format_number_array(lua_State *L, int idx) {
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return;
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Unsigned n = lua_rawlen(L, idx), count = 0;
+    if (n == 0)
+        return;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        count++;
+        if (!lua_isinteger(L, -2) || lua_type(L, -1) != LUA_TNUMBER ||
+            (lua_Unsigned)lua_tointeger(L, -2) - 1 >= n) {
+            lua_pop(L, 2);
+            return;
+        }
+        lua_pop(L, 1);
+    }
+    if (count != n)
+        return;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addchar(&b, '{');
+    for (lua_Unsigned i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addstring(&b, ", ");
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, '}');
+    luaL_pushresult(&b);
+    lua_replace(L, idx);
+}
+
 static void print_results(lua_State *L, int base) {
     int n = lua_gettop(L) - base;
     if (n <= 0)
         return;
-    if (!lua_checkstack(L, 4)) {
+    if (!lua_checkstack(L, 8)) {
         lua_settop(L, base);
         cli_message(cli_progname, "too many results to print");
         return;
     }
+    for (int i = base + 1; i <= base + n; i++)
+        format_number_array(L, i);
     lua_getglobal(L, "print");
     lua_insert(L, base + 1);
     if (cli_docall(L, n, 0) != LUA_OK) {

@@ -184,6 +184,14 @@ else
     not_ok "-i with piped input: multi-line chunks, auto-print, errors" "$out"
 fi
 
+out=$(printf 'tau.zeros(3, 4):size()\n{0.5, -2}\n{1, "a"}\nsetmetatable({1}, {})\n' | run "$TAU" -i 2>&1)
+if printf '%s\n' "$out" | grep -qx 'tau> {3, 4}' && printf '%s\n' "$out" | grep -qx 'tau> {0.5, -2}' &&
+    [ "$(printf '%s\n' "$out" | grep -c '^tau> table: ')" -eq 2 ]; then
+    ok "an array of numbers prints as {3, 4}, other tables as print shows them"
+else
+    not_ok "an array of numbers prints as {3, 4}, other tables as print shows them" "$out"
+fi
+
 # Ctrl-C in a script raises a Lua error that pcall can catch; the handler is armed again, so
 # a second one is caught too. Each loop announces itself from inside its pcall.
 cat >"$TMP/sigint.lua" <<EOF
