@@ -100,7 +100,7 @@ local TYPES = {
     end
   end,
   format = function(v)
-    local ok, s = pcall(string.format, v, 1.5)
+    local ok, s = pcall(string.format, v, 1)
     if type(v) ~= "string" or not ok or s == v then return 'a string.format pattern for one number, such as "%.1f"' end
   end,
   layout = function(v)
@@ -111,16 +111,17 @@ local TYPES = {
   values = function() end,  -- arrays and tensors, checked where they are read
 }
 
--- what: "option" or "series 2: field"; allowed maps each key to a TYPES name.
-local function check_keys(t, allowed, what)
+-- allowed maps each key to a TYPES name; where ("" or "series 2: ") and word ("option" or
+-- "field") place the key in the message.
+local function check_keys(t, allowed, where, word)
   for k, v in pairs(t) do
     local kind = allowed[k]
     if not kind then
-      if type(k) ~= "string" then fail("%s keys must be names, got %s", what, describe(k)) end
-      fail("unknown %s '%s' (did you mean '%s'?)", what, k, nearest(k, allowed))
+      if type(k) ~= "string" then fail("%s%s names must be strings, got %s", where, word, describe(k)) end
+      fail("%sunknown %s '%s' (did you mean '%s'?)", where, word, k, nearest(k, allowed))
     end
     local expected = TYPES[kind](v)
-    if expected then fail("%s must be %s, got %s", k, expected, describe(v)) end
+    if expected then fail("%s%s must be %s, got %s", where, k, expected, describe(v)) end
   end
 end
 
@@ -180,9 +181,11 @@ end
 
 local function num(x) return string.format("%.17g", x) end
 
+-- Colour, point type and dash type of series (or class) k. Past the palette's length the
+-- colours repeat, each time with other point and dash types, so no two series look the same.
 local function style(k)
-  local c = plot.palette[(k - 1) % #plot.palette + 1]
-  return c, POINTS[(k - 1) % #POINTS + 1], (k - 1) % DASHES + 1
+  local i, round = (k - 1) % #plot.palette, (k - 1) // #plot.palette
+  return plot.palette[i + 1], POINTS[(i + 3 * round) % #POINTS + 1], (i + round) % DASHES + 1
 end
 
 -- A figure's script and its data: blocks of numbers that the plot commands read by index.
@@ -295,7 +298,7 @@ function kinds.lines.check(s)
     local se = series[k]
     local where = string.format("series %d: ", k)
     if type(se) ~= "table" or tau.is_tensor(se) then fail("series %d must be a table {name =, x =, y =}, got %s", k, describe(se)) end
-    check_keys(se, kinds.lines.series_keys, "series " .. k .. " field")
+    check_keys(se, kinds.lines.series_keys, where, "field")
     if se.y == nil then fail("%sy is required", where) end
     local y, n = numbers(se.y, where .. "y")
     local x = {}
@@ -439,7 +442,7 @@ function kinds.bars.check(s)
     local se = s.series[k]
     local where = string.format("series %d: ", k)
     if type(se) ~= "table" or tau.is_tensor(se) then fail("series %d must be a table {name =, y =}, got %s", k, describe(se)) end
-    check_keys(se, kinds.bars.series_keys, "series " .. k .. " field")
+    check_keys(se, kinds.bars.series_keys, where, "field")
     if se.y == nil then fail("%sy is required", where) end
     local y, n = numbers(se.y, where .. "y")
     if n ~= ng then fail("%sy has %d values, groups has %d", where, n, ng) end
@@ -459,7 +462,7 @@ function kinds.bars.check(s)
     for i = 1, nm do
       local mk = m[i]
       if type(mk) ~= "table" or tau.is_tensor(mk) then fail("marks[%d] must be a table {group =, series =, text =}, got %s", i, describe(mk)) end
-      check_keys(mk, kinds.bars.mark_keys, "marks[" .. i .. "] field")
+      check_keys(mk, kinds.bars.mark_keys, string.format("marks[%d]: ", i), "field")
       if not is_integer(mk.group) or mk.group < 1 or mk.group > ng then
         fail("marks[%d]: group must be a whole number from 1 to %d, got %s", i, ng, describe(mk.group))
       end
@@ -624,6 +627,14 @@ function kinds.heatmap.check(s)
     if nt ~= n then fail("%s has %d names, z has %d %s", name, nt, n, what) end
     return t
   end
+  if s.format then
+    for r, row in ipairs(rows) do
+      for c, v in ipairs(row) do
+        local ok, err = pcall(string.format, s.format, v)
+        if not ok then fail("format '%s' cannot print z[%d][%d] = %s (%s)", s.format, r, c, num(v), err) end
+      end
+    end
+  end
   s.xticks = ticks(s.xticks, "xticks", nc, "columns")
   s.yticks = ticks(s.yticks, "yticks", nr, "rows")
   s.z, s.nr, s.nc = rows, nr, nc
@@ -739,7 +750,7 @@ local function panel_specs(kind, spec)
   end
   for i, t in ipairs(specs) do
     local ok, e = pcall(function()
-      check_keys(t.p, own, "option")
+      check_keys(t.p, own, "", "option")
       return kind.check(t.merged)
     end)
     if not ok then
@@ -765,7 +776,7 @@ local function figure(kind_name, spec)
   local all = {}
   for k, v in pairs(kind.keys) do all[k] = v end
   for k, v in pairs(FIGURE) do all[k] = v end
-  check_keys(spec, all, "option")
+  check_keys(spec, all, "", "option")
   if spec.layout and not spec.panels then fail("layout needs panels") end
   local specs, rows, cols
   if spec.panels then

@@ -142,6 +142,16 @@ T.test("values may be 1-D tensors, and the caller's tables are left as they were
   png_size(path("tensors3.png"))
 end)
 
+T.test("the text terminal shows a heat map's values and a series without x against 1..n", function()
+  need_gnuplot()
+  local text = plot.heatmap(heatmap_spec{term = "dumb", path = path("heat.txt"), format = nil, z = {{91.25, 80, 70}, {85, 60, 40}}})
+  T.ok(text:find("91.2", 1, true), "a cell's value printed with the default %.3g format")
+  T.ok(text:find("values: accuracy (%)", 1, true), "the colour scale's label")
+  text = plot.lines{term = "dumb", path = path("nox.txt"), title = "no x", xlabel = "step", ylabel = "loss",
+                    series = {{y = {5, 4, 3, 2}}}}
+  T.ok(text:find("no x", 1, true) and text:find(" 4 ", 1, true), "x runs 1..4")
+end)
+
 T.test("temporary files are removed, after success and after an error", function()
   need_gnuplot()
   local made, ok, err = track_tmpnames(function() plot.lines(lines_spec{path = path("t.png")}) end)
@@ -205,6 +215,8 @@ T.test("lines: mismatched lengths, NaN, inf, empty data and gaps are errors nami
   s = lines_spec(); s.series[1].x = {0, 0.5, 1, 5, 50}
   bad(plot.lines, s, "series 1: x[1] is 0, and logx needs positive values")
   bad(plot.lines, lines_spec{logy = true, yrange = {0, 100}}, "yrange starts at 0, and logy needs positive values")
+  s = lines_spec{logy = true}; s.series[1].err = {1, 1, 90, 1, 1}
+  bad(plot.lines, s, "series 1: y[3] - err[3] is 0, below the log axis (logy)")
   s = lines_spec(); s.series[2].name = nil
   bad(plot.lines, s, "series 2 has no name")
   s = lines_spec(); s.series[1].style = "dots"
@@ -232,7 +244,9 @@ T.test("bars, scatter, heatmap: mismatched and out-of-range input are errors", f
   bad(plot.heatmap, heatmap_spec{z = {}}, "z is empty")
   bad(plot.heatmap, heatmap_spec{xticks = {"1", "2"}}, "xticks has 2 names, z has 3 columns")
   bad(plot.heatmap, heatmap_spec{yticks = {"fog"}}, "yticks has 1 names, z has 2 rows")
-  bad(plot.heatmap, heatmap_spec{format = "%d%%"}, "format must be a string.format pattern for one number")
+  bad(plot.heatmap, heatmap_spec{format = "%d%%", z = {{90.5, 80, 70}, {85, 60, 40}}}, "format '%d%%' cannot print z[1][1] = 90.5")
+  bad(plot.heatmap, heatmap_spec{format = "cell"}, "format must be a string.format pattern for one number")
+  bad(plot.heatmap, heatmap_spec{format = "%s %s"}, "format must be a string.format pattern for one number")
   bad(plot.heatmap, heatmap_spec{z = tau.zeros(2, 3, 1)}, "z must be 2-D")
   bad(plot.heatmap, heatmap_spec{cblabel = false}, "cblabel must be a string")
 end)
@@ -243,8 +257,9 @@ T.test("unknown and ill-typed options are errors naming the key and the nearest 
   bad(plot.scatter, scatter_spec{classes = {}}, "unknown option 'classes' (did you mean 'class'?)")
   bad(plot.heatmap, heatmap_spec{logx = true}, "tau.plot.heatmap: unknown option 'logx'")
   local s = lines_spec(); s.series[1].errr = {1, 1, 1, 1, 1}
-  bad(plot.lines, s, "tau.plot.lines: unknown series 1 field 'errr' (did you mean 'err'?)")
-  bad(plot.bars, bars_spec{marks = {{group = 1, serie = 1, text = "x"}}}, "unknown marks[1] field 'serie' (did you mean 'series'?)")
+  bad(plot.lines, lines_spec{series = {{name = 5, y = {1}}}}, "tau.plot.lines: series 1: name must be a string, got 5")
+  bad(plot.lines, s, "tau.plot.lines: series 1: unknown field 'errr' (did you mean 'err'?)")
+  bad(plot.bars, bars_spec{marks = {{group = 1, serie = 1, text = "x"}}}, "tau.plot.bars: marks[1]: unknown field 'serie' (did you mean 'series'?)")
   bad(plot.lines, lines_spec{logx = "yes"}, "logx must be true or false")
   bad(plot.lines, lines_spec{xrange = {10, 1}}, "xrange must be a pair {lo, hi} of numbers with lo < hi")
   bad(plot.lines, lines_spec{path = path("x.png"), width = 50}, "width must be a whole number of pixels from 100 to 20000")
