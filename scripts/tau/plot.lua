@@ -598,6 +598,7 @@ kinds.heatmap = {
               zrange = "range"},
   legend = "none",
 }
+kinds.heatmap.keys.legend = nil  -- the colour box is its legend
 
 function kinds.heatmap.check(s)
   need_title(s)

@@ -256,6 +256,7 @@ T.test("unknown and ill-typed options are errors naming the key and the nearest 
   bad(plot.bars, bars_spec{mark = {}}, "tau.plot.bars: unknown option 'mark' (did you mean 'marks'?)")
   bad(plot.scatter, scatter_spec{classes = {}}, "unknown option 'classes' (did you mean 'class'?)")
   bad(plot.heatmap, heatmap_spec{logx = true}, "tau.plot.heatmap: unknown option 'logx'")
+  bad(plot.heatmap, heatmap_spec{legend = "below"}, "tau.plot.heatmap: unknown option 'legend'")
   local s = lines_spec(); s.series[1].errr = {1, 1, 1, 1, 1}
   bad(plot.lines, lines_spec{series = {{name = 5, y = {1}}}}, "tau.plot.lines: series 1: name must be a string, got 5")
   bad(plot.lines, s, "tau.plot.lines: series 1: unknown field 'errr' (did you mean 'err'?)")
