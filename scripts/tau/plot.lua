@@ -501,9 +501,11 @@ function kinds.bars.draw(job, s)
   job:add("set xzeroaxis lt -1 lw 1")
   job:add("set boxwidth %s absolute", num(w * 0.92))
   for _, m in ipairs(s.marks) do
-    local y = s.series[m.series].y[m.group]
+    -- beyond the end of the bar and of its error bar
+    local c = s.series[m.series]
+    local y, e = c.y[m.group], c.err and c.err[m.group] or 0
     job:add("set label %s at %s, %s center offset 0, %s front", q(m.text), num(xpos(m.group, m.series)),
-            num(y), y >= 0 and "0.8" or "-0.8")
+            num(y >= 0 and y + e or y - e), y >= 0 and "0.8" or "-0.8")
   end
   local plots = {}
   for k, c in ipairs(s.series) do
