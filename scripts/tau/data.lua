@@ -8,13 +8,9 @@ local data = {}
 local Dataset = {}
 Dataset.__index = Dataset
 
--- Runs a C loader; its errors (which name the file and the problem) are raised at the line
--- that called the tau.data constructor, not inside this module.
-local function load(loader, ...)
-  local ok, ud = pcall(loader, ...)
-  if not ok then error(ud, 3) end
-  return ud
-end
+-- Runs a C loader; its errors (which name the file and the problem) already point at the line
+-- that called the tau.data constructor.
+local function load(loader, ...) return loader(...) end
 
 local function wrap(ud, name)
   local info = ud:info()
