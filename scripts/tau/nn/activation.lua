@@ -3,8 +3,9 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local util = require "tau.util"
+local raise = util.raise
+local spec = tau.options.spec
 
 local nn = {}
 
@@ -24,24 +25,25 @@ simple("Tanh", function(_, x) return F.tanh(x) end)
 
 local GELU = simple("GELU", function(self, x) return F.gelu(x, {approximate = self.approximate}) end,
                     function(self) return self.approximate ~= "none" and "approximate='" .. self.approximate .. "'" or "" end)
-function GELU:init(opts)
-  opts = opt(opts, "tau.nn.GELU")
-  self.approximate = opts.approximate or "none"
-  if self.approximate ~= "none" and self.approximate ~= "tanh" then
-    error("tau.nn.GELU: approximate must be 'none' or 'tanh', got '" .. tostring(self.approximate) .. "'", 2)
-  end
-end
+local gelu_opts = spec("tau.nn.GELU", {approximate = {"string", choices = {"none", "tanh"}, default = "none"}})
+function GELU:init(opts) self.approximate = gelu_opts(opts).approximate end
 
 local Softmax = simple("Softmax", function(self, x) return F.softmax(x, {dim = self.dim, tau = self.tau}) end,
                        function(self) return "dim=" .. tostring(self.dim) .. ", tau=" .. self.tau end)
-function Softmax:init(opts)
-  opts = opt(opts, "tau.nn.Softmax")
-  self.dim, self.tau = opts.dim, opts.tau or 1
+local SOFTMAX = {dim = "integer", tau = {"number", above = 0, default = 1}}
+local softmax_opts = spec("tau.nn.Softmax", SOFTMAX)
+function Softmax:init(opts, fn)
+  opts = softmax_opts(opts, fn)
+  self.dim, self.tau = opts.dim, opts.tau
 end
 
 local LogSoftmax = simple("LogSoftmax", function(self, x) return F.log_softmax(x, {dim = self.dim, tau = self.tau}) end,
                           function(self) return "dim=" .. tostring(self.dim) .. ", tau=" .. self.tau end)
-LogSoftmax.init = Softmax.init
+local log_softmax_opts = spec("tau.nn.LogSoftmax", SOFTMAX)
+function LogSoftmax:init(opts)
+  opts = log_softmax_opts(opts)
+  self.dim, self.tau = opts.dim, opts.tau
+end
 
 local Dropout = simple("Dropout", function(self, x)
   if not self.training or self.p == 0 then return x end
@@ -50,17 +52,18 @@ end, function(self) return "p=" .. self.p end)
 function Dropout:init(p)
   p = p or 0.5
   if type(p) ~= "number" or p < 0 or p > 1 then
-    error("tau.nn.Dropout: probability must be between 0 and 1, got " .. tostring(p), 2)
+    raise("tau.nn.Dropout: probability must be between 0 and 1, got " .. tostring(p))
   end
   self.p = p
 end
 
 -- Flatten({start_dim = 2, end_dim = -1}): keeps the batch dimension by default.
+local flatten_opts = spec("tau.nn.Flatten", {start_dim = {"integer", default = 2}, end_dim = {"integer", default = -1}})
 local Flatten = simple("Flatten", function(self, x) return x:flatten(self.start_dim, self.end_dim) end)
 function Flatten:init(opts)
   if type(opts) == "number" then opts = {start_dim = opts} end
-  opts = opt(opts, "tau.nn.Flatten")
-  self.start_dim, self.end_dim = opts.start_dim or 2, opts.end_dim or -1
+  opts = flatten_opts(opts)
+  self.start_dim, self.end_dim = opts.start_dim, opts.end_dim
 end
 
 return nn

@@ -3,8 +3,10 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local check_positive_int, new_param = common.check_positive_int, common.new_param
+local util = require "tau.util"
+local shape_str, raise = util.shape_str, util.raise
+local spec = tau.options.spec
 
 local init = require "tau.nn.initialization"
 local Linear = require("tau.nn.linear").Linear
@@ -21,15 +23,17 @@ local nn = {}
 local MHA = Module:extend("MultiheadAttention")
 nn.MultiheadAttention = MHA
 
+local mha_opts = spec("tau.nn.MultiheadAttention", {dropout = {"number", min = 0, max = 1, default = 0},
+                                                   bias = {"boolean", default = true}})
 function MHA:init(d, h, opts)
   local fn = "tau.nn.MultiheadAttention"
-  opts = opt(opts, fn)
+  opts = mha_opts(opts)
   self.embed_dim = check_positive_int(d, "embed_dim", fn)
   self.num_heads = check_positive_int(h, "num_heads", fn)
-  if d % h ~= 0 then error(string.format("%s: embed_dim (%d) must be divisible by num_heads (%d)", fn, d, h), 2) end
+  if d % h ~= 0 then raise(string.format("%s: embed_dim (%d) must be divisible by num_heads (%d)", fn, d, h)) end
   self.head_dim = d // h
-  self.dropout = opts.dropout or 0
-  local bias = flag(opts.bias, true)
+  self.dropout = opts.dropout
+  local bias = opts.bias
   self.in_proj_weight = new_param(3 * d, d)
   if bias then self.in_proj_bias = tau.zeros(3 * d):requires_grad() end
   self.out_proj = Linear(d, d, {bias = bias})
@@ -54,13 +58,13 @@ local function attn_mask(self, mask, kpm, b, t, s)
       if m:size(1) == b * h and b * h ~= b then m = m:reshape(b, h, t, s)
       else m = m:unsqueeze(2) end
     elseif d ~= 4 then
-      error("MultiheadAttention: mask must have 2 to 4 dimensions, got size " .. shape_str(mask), 3)
+      raise("MultiheadAttention: mask must have 2 to 4 dimensions, got size " .. shape_str(mask))
     end
   end
   if kpm then
     if kpm:dim() ~= 2 or kpm:size(1) ~= b or kpm:size(2) ~= s then
-      error(string.format("MultiheadAttention: key_padding_mask must be of size [%d, %d], got %s", b, s,
-                          shape_str(kpm)), 3)
+      raise(string.format("MultiheadAttention: key_padding_mask must be of size [%d, %d], got %s", b, s,
+                          shape_str(kpm)))
     end
     -- the attention kernel broadcasts masks over batch and heads only, not over queries
     local k = additive(kpm):view(b, 1, 1, s)
@@ -69,12 +73,14 @@ local function attn_mask(self, mask, kpm, b, t, s)
   return m
 end
 
+local forward_opts = spec("tau.nn.MultiheadAttention:forward",
+                         {mask = "tensor", key_padding_mask = "tensor", causal = "boolean"})
 function MHA:forward(q, k, v, o)
   if not is_tensor(k) or not is_tensor(v) then o, k, v = k, q, q end
   if is_tensor(o) then o = {mask = o} end
-  o = o or {}
+  o = forward_opts(o)
   if q:dim() ~= 3 or q:size(3) ~= self.embed_dim then
-    error(string.format("MultiheadAttention: query must be (B, T, %d), got size %s", self.embed_dim, shape_str(q)), 2)
+    raise(string.format("MultiheadAttention: query must be (B, T, %d), got size %s", self.embed_dim, shape_str(q)))
   end
   local b, t, d, h, hd = q:size(1), q:size(2), self.embed_dim, self.num_heads, self.head_dim
   local s = k:size(2)

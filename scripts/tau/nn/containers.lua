@@ -3,8 +3,9 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local util = require "tau.util"
+local raise = util.raise
+local spec = tau.options.spec
 
 local is_module = require("tau.nn.module").is_module
 
@@ -18,13 +19,13 @@ function Sequential:init(list, ...)
   if is_module(list) then list = {list, ...} end
   list = list or {}
   for i, m in ipairs(list) do
-    if not is_module(m) then error("tau.nn.Sequential: element " .. i .. " is not a module (" .. type(m) .. ")", 3) end
+    if not is_module(m) then raise("tau.nn.Sequential: element " .. i .. " is not a module (" .. type(m) .. ")") end
     self:add(m)
   end
 end
 
 function Sequential:add(m)
-  if not is_module(m) then error("Sequential:add: expected a module, got " .. type(m), 2) end
+  if not is_module(m) then raise("Sequential:add: expected a module, got " .. type(m)) end
   self:add_module(tostring(#self._modules.names + 1), m)
   return self
 end
@@ -63,6 +64,6 @@ end
 -- ModuleList{...}: children named "1", "2", ... with no forward of its own.
 local ModuleList = Sequential:extend("ModuleList")
 nn.ModuleList = ModuleList
-function ModuleList:forward() error("ModuleList: has no forward; call its elements", 2) end
+function ModuleList:forward() raise("ModuleList: has no forward; call its elements") end
 
 return nn

@@ -1,16 +1,14 @@
 -- Weight initialisers (tau.nn.init), with PyTorch's names and formulas.
 local tau = require "tau"
-
-local function shape_str(t)
-  return "[" .. table.concat(t:size(), ", ") .. "]"
-end
+local util = require "tau.util"
+local raise, shape_str = util.raise, util.shape_str
 
 local init = {}
 
 local function fans(t, fn)
   local d = t:dim()
   if d < 2 then
-    error(fn .. ": fan in and fan out need a tensor with at least 2 dimensions, got " .. shape_str(t), 3)
+    raise(fn .. ": fan in and fan out need a tensor with at least 2 dimensions, got " .. shape_str(t))
   end
   local receptive = 1
   for i = 3, d do receptive = receptive * t:size(i) end
@@ -27,7 +25,7 @@ function init.calculate_gain(nonlinearity, param)
     local slope = param or 0.01
     return math.sqrt(2 / (1 + slope * slope))
   end
-  error("tau.nn.init.calculate_gain: unknown nonlinearity '" .. tostring(nonlinearity) .. "'", 2)
+  raise("tau.nn.init.calculate_gain: unknown nonlinearity '" .. tostring(nonlinearity) .. "'")
 end
 
 local function in_place(fn) return tau.no_grad(fn) end
@@ -51,16 +49,20 @@ function init.zeros_(t) return init.constant_(t, 0) end
 function init.ones_(t) return init.constant_(t, 1) end
 
 -- Options of the Kaiming initialisers: a number (the negative slope a) or {a, mode, nonlinearity}.
+local KAIMING = {a = {"number", default = 0}, mode = {"string", choices = {"fan_in", "fan_out"}, default = "fan_in"},
+                 nonlinearity = {"string", default = "leaky_relu"}}
+local kaiming_opts = {}
+for _, name in ipairs{"tau.nn.init.kaiming_uniform_", "tau.nn.init.kaiming_normal_"} do
+  kaiming_opts[name] = tau.options.spec(name, KAIMING)
+end
+
 local function kaiming_std(t, o, fn)
   if type(o) == "number" then o = {a = o} end
-  o = o or {}
+  o = kaiming_opts[fn](o)
   local fan_in, fan_out = fans(t, fn)
-  local mode = o.mode or "fan_in"
-  if mode ~= "fan_in" and mode ~= "fan_out" then
-    error(fn .. ": mode must be 'fan_in' or 'fan_out', got '" .. tostring(mode) .. "'", 3)
-  end
+  local mode = o.mode
   local fan = mode == "fan_in" and fan_in or fan_out
-  return init.calculate_gain(o.nonlinearity or "leaky_relu", o.a or 0) / math.sqrt(fan)
+  return init.calculate_gain(o.nonlinearity, o.a) / math.sqrt(fan)
 end
 
 function init.kaiming_uniform_(t, o)
@@ -85,11 +87,13 @@ end
 
 -- Normal(mean, std) restricted to [a, b] (absolute bounds, as PyTorch), by redrawing the
 -- samples that fall outside: each round keeps the accepted ones, so it ends in a few rounds.
+local trunc_normal_opts = tau.options.spec("tau.nn.init.trunc_normal_", {
+  mean = {"number", default = 0}, std = {"number", min = 0, default = 1}, a = {"number", default = -2},
+  b = {"number", default = 2}})
 function init.trunc_normal_(t, o)
-  o = o or {}
-  local mean, std = o.mean or 0, o.std or 1
-  local a, b = o.a or -2, o.b or 2
-  if not (a < b) then error("tau.nn.init.trunc_normal_: need a < b, got a = " .. a .. ", b = " .. b, 2) end
+  o = trunc_normal_opts(o)
+  local mean, std, a, b = o.mean, o.std, o.a, o.b
+  if not (a < b) then raise("tau.nn.init.trunc_normal_: need a < b, got a = " .. a .. ", b = " .. b) end
   in_place(function()
     local x = tau.randn(t:size()) * std + mean
     for _ = 1, 100 do

@@ -3,21 +3,22 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local check_positive_int, new_param, default_init = common.check_positive_int, common.new_param, common.default_init
+local spec = tau.options.spec
 
 local nn = {}
 
 local Linear = Module:extend("Linear")
 nn.Linear = Linear
 
+local linear_opts = spec("tau.nn.Linear", {bias = {"boolean", default = true}})
 function Linear:init(i, o, opts)
   local fn = "tau.nn.Linear"
-  opts = opt(opts, fn)
+  opts = linear_opts(opts)
   self.in_features = check_positive_int(i, "in_features", fn)
   self.out_features = check_positive_int(o, "out_features", fn)
   self.weight = new_param(o, i)
-  if flag(opts.bias, true) then self.bias = new_param(o) end
+  if opts.bias then self.bias = new_param(o) end
   self:reset_parameters()
 end
 

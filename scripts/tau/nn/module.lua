@@ -1,6 +1,5 @@
--- The class system of tau.nn: Module and its registries of parameters, buffers and children.
---
--- assignment, dotted state_dict names, default initialisations).
+-- The class system of tau.nn: Module and its registries of parameters, buffers and children,
+-- with PyTorch's conventions (parameter registration by assignment, dotted state_dict names).
 --
 --   local Net = nn.Module:extend("Net")
 --   function Net:init(c) self.fc = nn.Linear(c, 10) end
@@ -10,14 +9,12 @@
 -- Assigning a module to a field registers a child; assigning a tensor that requires grad
 -- registers a parameter; register_buffer keeps non-trained state (saved in state_dict).
 local tau = require "tau"
+local util = require "tau.util"
+local raise, shape_str = util.raise, util.shape_str
 
 local nn = {}
 
-local function is_tensor(x) return tau.is_tensor(x) end
-
-local function shape_str(t)
-  return "[" .. table.concat(t:size(), ", ") .. "]"
-end
+local is_tensor = tau.is_tensor
 
 -- Registries live in the instance: ordered names plus a name -> value map, so parameters()
 -- and state_dict() come out in the order fields were assigned.
@@ -90,7 +87,7 @@ nn.Module = Module
 -- A new module class: `local Net = nn.Module:extend("Net", {init = ..., forward = ...})`.
 -- Its init(self, ...) sets up fields; calling the class builds an instance.
 function Module:extend(name, methods)
-  if type(name) ~= "string" then error("tau.nn.Module:extend: the class needs a name (a string)", 2) end
+  if type(name) ~= "string" then raise("tau.nn.Module:extend: the class needs a name (a string)") end
   return make_class(name, self, methods)
 end
 
@@ -105,12 +102,12 @@ end
 function Module:init() end
 
 function Module:forward()
-  error(self.__name .. ": forward is not implemented", 2)
+  raise(self.__name .. ": forward is not implemented")
 end
 
 function Module:register_parameter(name, t)
   if t ~= nil and not is_tensor(t) then
-    error(self.__name .. ":register_parameter: '" .. name .. "' must be a tensor or nil", 2)
+    raise(self.__name .. ":register_parameter: '" .. name .. "' must be a tensor or nil")
   end
   if t ~= nil and not t.needs_grad then t:requires_grad() end
   rawset(self, name, nil)
@@ -122,7 +119,7 @@ end
 -- Buffers are saved in state_dict unless persistent = false, and never trained.
 function Module:register_buffer(name, t, persistent)
   if t ~= nil and not is_tensor(t) then
-    error(self.__name .. ":register_buffer: '" .. name .. "' must be a tensor or nil", 2)
+    raise(self.__name .. ":register_buffer: '" .. name .. "' must be a tensor or nil")
   end
   rawset(self, name, nil)
   reg_set(self._modules, name, nil); reg_set(self._parameters, name, nil)
@@ -132,7 +129,7 @@ function Module:register_buffer(name, t, persistent)
 end
 
 function Module:add_module(name, m)
-  if m ~= nil and not is_module(m) then error(self.__name .. ":add_module: '" .. tostring(name) .. "' is not a module", 2) end
+  if m ~= nil and not is_module(m) then raise(self.__name .. ":add_module: '" .. tostring(name) .. "' is not a module") end
   name = tostring(name)
   rawset(self, name, nil)
   reg_set(self._parameters, name, nil); reg_set(self._buffers, name, nil)
@@ -217,6 +214,33 @@ end
 function Module:evaluate() return self:train(false) end
 Module.eval = Module.evaluate
 
+-- with_eval(model, fn, ...) -> fn(...)'s results, run with every module of model in evaluation
+-- mode; afterwards each module gets its own flag back (a BatchNorm frozen in evaluation mode
+-- inside a training model stays frozen), also when fn fails. model may be any callable: a
+-- plain function has no mode to set.
+function nn.with_eval(model, fn, ...)
+  local saved = {}
+  local top = type(model) == "table" and model.training
+  if type(model) == "table" then
+    local mods = type(model.modules) == "function" and model:modules() or {model}
+    for _, m in ipairs(mods) do
+      if type(m) == "table" then saved[#saved + 1] = {m, m.training} end
+    end
+    if type(model.evaluate) == "function" then model:evaluate()
+    elseif type(model.eval) == "function" then model:eval()
+    elseif type(model.train) == "function" then model:train(false)
+    elseif model.training ~= nil then model.training = false end
+  end
+  local r = table.pack(pcall(fn, ...))
+  -- a model's own train() runs first (it may do more than set flags), then every flag is put back
+  if top and type(model.train) == "function" then model:train(true) end
+  for _, e in ipairs(saved) do
+    if e[1].training ~= e[2] then e[1].training = e[2] end
+  end
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p:zero_grad() end
 end
@@ -278,10 +302,10 @@ local function flat_names(sd)
   return out
 end
 
+local load_state_dict_opts = tau.options.spec("Module:load_state_dict", {strict = {"boolean", default = true}})
 function Module:load_state_dict(sd, o)
-  o = o or {}
-  local strict = o.strict ~= false
-  if type(sd) ~= "table" then error(self.__name .. ":load_state_dict: expected a table name -> tensor, got " .. type(sd), 2) end
+  local strict = load_state_dict_opts(o).strict
+  if type(sd) ~= "table" then raise(self.__name .. ":load_state_dict: expected a table name -> tensor, got " .. type(sd)) end
   sd = flat_names(sd)
   local own = {}
   local order = {}
@@ -312,8 +336,8 @@ function Module:load_state_dict(sd, o)
   if strict and #unexpected > 0 then errs[#errs + 1] = "unexpected keys in state dict: " .. quoted(unexpected) end
   for _, m in ipairs(mismatched) do errs[#errs + 1] = m end
   if #errs > 0 then
-    error("load_state_dict: error(s) loading the state dict into " .. self.__name .. ":\n\t" ..
-          table.concat(errs, "\n\t"), 2)
+    raise("load_state_dict: error(s) loading the state dict into " .. self.__name .. ":\n\t" ..
+          table.concat(errs, "\n\t"))
   end
   tau.no_grad(function()
     for _, k in ipairs(order) do

@@ -3,8 +3,10 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local check_positive_int = common.check_positive_int
+local util = require "tau.util"
+local shape_str, raise = util.shape_str, util.raise
+local spec = tau.options.spec
 
 local nn = {}
 
@@ -13,14 +15,21 @@ local nn = {}
 local BatchNorm = Module:extend("BatchNorm")
 nn.BatchNorm = BatchNorm
 
+local BATCH_NORM = {eps = {"number", above = 0, default = 1e-5}, momentum = {"number", min = 0, max = 1, default = 0.1},
+                    affine = {"boolean", default = true}, track_running_stats = {"boolean", default = true}}
+local batch_norm_opts = {}
+for _, name in ipairs{"tau.nn.BatchNorm", "tau.nn.BatchNorm1d", "tau.nn.BatchNorm2d"} do
+  batch_norm_opts[name] = spec(name, BATCH_NORM)
+end
+
 function BatchNorm:init(c, opts, fn, dims)
   fn = fn or "tau.nn.BatchNorm"
-  opts = opt(opts, fn)
+  opts = batch_norm_opts[fn](opts)
   self.num_features = check_positive_int(c, "num_features", fn)
-  self.eps = opts.eps or 1e-5
-  self.momentum = opts.momentum or 0.1
-  self.affine = flag(opts.affine, true)
-  self.track_running_stats = flag(opts.track_running_stats, true)
+  self.eps = opts.eps
+  self.momentum = opts.momentum
+  self.affine = opts.affine
+  self.track_running_stats = opts.track_running_stats
   self.input_dims = dims
   if self.affine then
     self.weight = tau.ones(c):requires_grad()
@@ -39,13 +48,13 @@ function BatchNorm:forward(x)
     local ok = false
     for _, v in ipairs(dims) do ok = ok or v == d end
     if not ok then
-      error(string.format("%s: expected a %s-dimensional input, got size %s", self.__name,
-                          table.concat(dims, " or "), shape_str(x)), 2)
+      raise(string.format("%s: expected a %s-dimensional input, got size %s", self.__name,
+                          table.concat(dims, " or "), shape_str(x)))
     end
   end
   if x:size(2) ~= self.num_features then
-    error(string.format("%s: expected %d channels (dimension 2), got size %s", self.__name,
-                        self.num_features, shape_str(x)), 2)
+    raise(string.format("%s: expected %d channels (dimension 2), got size %s", self.__name,
+                        self.num_features, shape_str(x)))
   end
   local use_batch = self.training or not self.track_running_stats
   return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
@@ -66,18 +75,20 @@ nn.BatchNorm1d = BatchNorm:extend("BatchNorm1d", {
 local LayerNorm = Module:extend("LayerNorm")
 nn.LayerNorm = LayerNorm
 
+local layer_norm_opts = spec("tau.nn.LayerNorm", {eps = {"number", above = 0, default = 1e-5},
+  elementwise_affine = {"boolean", default = true}, bias = {"boolean", default = true}})
 function LayerNorm:init(shape, opts)
   local fn = "tau.nn.LayerNorm"
-  opts = opt(opts, fn)
+  opts = layer_norm_opts(opts)
   if type(shape) == "number" then shape = {shape} end
-  if type(shape) ~= "table" or #shape == 0 then error(fn .. ": normalized shape must be a number or a list of sizes", 2) end
+  if type(shape) ~= "table" or #shape == 0 then raise(fn .. ": normalized shape must be a number or a list of sizes") end
   self.normalized_shape = {}
   for i, s in ipairs(shape) do self.normalized_shape[i] = check_positive_int(s, "normalized shape", fn) end
-  self.eps = opts.eps or 1e-5
-  self.elementwise_affine = flag(opts.elementwise_affine, true)
+  self.eps = opts.eps
+  self.elementwise_affine = opts.elementwise_affine
   if self.elementwise_affine then
     self.weight = tau.ones(self.normalized_shape):requires_grad()
-    if flag(opts.bias, true) then self.bias = tau.zeros(self.normalized_shape):requires_grad() end
+    if opts.bias then self.bias = tau.zeros(self.normalized_shape):requires_grad() end
   end
 end
 
@@ -87,8 +98,8 @@ function LayerNorm:forward(x)
   local ok = d >= #ns
   for i = 1, #ns do ok = ok and x:size(d - #ns + i) == ns[i] end
   if not ok then
-    error(string.format("LayerNorm: input of size %s does not end with the normalized shape [%s]",
-                        shape_str(x), table.concat(ns, ", ")), 2)
+    raise(string.format("LayerNorm: input of size %s does not end with the normalized shape [%s]",
+                        shape_str(x), table.concat(ns, ", ")))
   end
   return F.layer_norm(x, self.weight, self.bias, {eps = self.eps, dims = #ns})
 end
@@ -109,10 +120,10 @@ function Normalize:init(mean, std)
   if type(mean) == "number" then mean = {mean} end
   if type(std) == "number" then std = {std} end
   if type(mean) ~= "table" or type(std) ~= "table" or #mean == 0 or #mean ~= #std then
-    error(fn .. ": mean and std must be numbers or lists of the same length", 2)
+    raise(fn .. ": mean and std must be numbers or lists of the same length")
   end
   for i = 1, #std do
-    if type(std[i]) ~= "number" or std[i] <= 0 then error(fn .. ": std must be positive, got " .. tostring(std[i]), 2) end
+    if type(std[i]) ~= "number" or std[i] <= 0 then raise(fn .. ": std must be positive, got " .. tostring(std[i])) end
   end
   self.channels = #mean
   self:register_buffer("mean", tau.tensor(mean):view(1, #mean, 1, 1))
@@ -122,7 +133,7 @@ end
 function Normalize:forward(x)
   local c = self.channels
   if x:dim() < 2 or (c > 1 and x:size(2) ~= c) then
-    error(string.format("Normalize: expected (N, %d, ...) input, got size %s", c, shape_str(x)), 2)
+    raise(string.format("Normalize: expected (N, %d, ...) input, got size %s", c, shape_str(x)))
   end
   local m, s = self.mean, self.std
   if x:dim() ~= 4 then

@@ -3,22 +3,25 @@ local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
 local common = require "tau.nn.common"
-local pair, pair_str, check_positive_int, opt, flag = common.pair, common.pair_str, common.check_positive_int, common.opt, common.flag
-local new_param, default_init, shape_str = common.new_param, common.default_init, common.shape_str
+local pair, pair_str = common.pair, common.pair_str
+local spec = tau.options.spec
 
 local nn = {}
 
 local function pool_class(name, fwd)
   local cls = Module:extend(name)
   nn[name] = cls
+  local fn = "tau.nn." .. name
+  local check = spec(fn, {
+    stride = {"number|table", desc = "a number or a pair {h, w}"}, padding = {"number|table", desc = "a number or a pair {h, w}", default = 0},
+    ceil_mode = {"boolean", default = false}, count_include_pad = {"boolean", default = true}})
   function cls:init(k, opts)
-    local fn = "tau.nn." .. name
-    opts = opt(opts, fn)
+    opts = check(opts)
     self.kernel_size = pair(k, "kernel size", fn)
     self.stride = pair(opts.stride or self.kernel_size, "stride", fn)
-    self.padding = pair(opts.padding or 0, "padding", fn)
-    self.ceil_mode = opts.ceil_mode or false
-    self.count_include_pad = flag(opts.count_include_pad, true)
+    self.padding = pair(opts.padding, "padding", fn)
+    self.ceil_mode = opts.ceil_mode
+    self.count_include_pad = opts.count_include_pad
   end
   function cls:forward(x)
     return fwd(x, {kernel = self.kernel_size, stride = self.stride, padding = self.padding,
