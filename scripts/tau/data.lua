@@ -52,6 +52,7 @@ end
 
 -- A view on some samples: a list of positions, or {first = a, last = b}, or a count n (the
 -- first n).
+local subset_range = tau.options.spec("Dataset:subset", {first = "integer", last = "integer"})
 function Dataset:subset(sel)
   local idx, n = {}, self:size()
   -- positions are checked here, so a bad selection fails at once rather than at a later get
@@ -65,8 +66,9 @@ function Dataset:subset(sel)
     for i = 1, math.min(sel, n) do idx[i] = at(i) end
   elseif type(sel) ~= "table" then
     raise("Dataset:subset: expected a list of positions, {first = a, last = b} or a count, got " .. type(sel))
-  elseif sel.first or sel.last then
-    for i = sel.first or 1, sel.last or n do idx[#idx + 1] = at(i) end
+  elseif sel[1] == nil and next(sel) ~= nil then
+    local r = subset_range(sel) -- {frist = 2} is refused, not read as an empty list
+    for i = r.first or 1, r.last or n do idx[#idx + 1] = at(i) end
   else
     for k, i in ipairs(sel) do idx[k] = at(i) end
   end

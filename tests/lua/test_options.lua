@@ -63,6 +63,7 @@ local cases = {
   ["Tensor:backward"] = {{retain_graph = true}, function(o) return ((xg * 2):sum():backward(o)) end},
   ["tau.grad"] = {{retain_graph = true}, function(o) return (tau.grad((xg * 2):sum(), {xg}, o)) end},
   ["tau.image.save"] = {{quality = 80}, function(o) return (tau.image.save(dir .. "/a.jpg", rgb[1], o)) end},
+  ["Dataset:subset"] = {{first = 2, last = 3}, function(o) return (train_ds:subset(o)) end},
   ["Dataset:batch"] = {{flip = true, pad = 1}, function(o) return (train_ds:batch({1, 2}, o)) end},
   ["tau.gradcheck"] = {{eps = 1e-3}, function(o) return (tau.gradcheck(function(a) return a * a end, {xg}, o)) end},
   ["tau.nn.Linear"] = {{bias = false}, function(o) return (nn.Linear(2, 3, o)) end},
