@@ -47,6 +47,7 @@ static int in_library(lua_State *L, const char *source) {
 }
 
 void ltau_where(lua_State *L) {
+    luaL_checkstack(L, 8, NULL);
     int top = lua_gettop(L);
     lua_Debug ar;
     for (int level = 1; lua_getstack(L, level, &ar); level++) {
@@ -68,12 +69,6 @@ static int f_raise(lua_State *L) {
     lua_pushstring(L, msg);
     lua_concat(L, 2);
     return lua_error(L);
-}
-
-/* tau._where() -> "file:line: " of the caller outside the library, or "" */
-static int f_where(lua_State *L) {
-    ltau_where(L);
-    return 1;
 }
 
 /* ---------------------------------------------------------------- suggestions */
@@ -103,6 +98,7 @@ static int distance(const char *a, const char *b) {
 /* Raises "fn: unknown <what>option 'k' (did you mean 'x'?)", or with the valid keys listed when
  * none is close. The key is at kidx, the valid names in the Lua array at nidx. */
 static int unknown_key(lua_State *L, const char *fn, const char *what, int kidx, int nidx) {
+    luaL_checkstack(L, 8, NULL);
     kidx = lua_absindex(L, kidx);
     nidx = lua_absindex(L, nidx);
     const char *k = luaL_tolstring(L, kidx, NULL);
@@ -142,6 +138,8 @@ typedef struct {
     const char *desc;               /* overrides the description built from the rest */
 } rule;
 
+/* The LTAU_OPT_* bits in order: their names in specs and in messages. */
+static const char *const type_names[] = {"number", "integer", "boolean", "string", "table", "tensor", "function"};
 static const char *const type_nouns[] = {"a number", "an integer", "a boolean", "a string", "a table", "a tensor",
                                          "a function"};
 
@@ -317,7 +315,6 @@ void ltau_declare_opts(lua_State *L, const char *fn, const ltau_opt *spec) {
         lua_setfield(L, LUA_REGISTRYINDEX, "tau.option_specs");
     }
     lua_newtable(L);
-    static const char *const names[] = {"number", "integer", "boolean", "string", "table", "tensor", "function"};
     for (int i = 0; spec[i].key; i++) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
@@ -325,7 +322,7 @@ void ltau_declare_opts(lua_State *L, const char *fn, const ltau_opt *spec) {
         for (int t = 0; t < 7; t++) {
             if (!(spec[i].types & (1u << t))) continue;
             if (!first) luaL_addchar(&b, '|');
-            luaL_addstring(&b, names[t]);
+            luaL_addstring(&b, type_names[t]);
             first = 0;
         }
         if (first) luaL_addstring(&b, "any");
@@ -345,13 +342,12 @@ void ltau_declare_opts(lua_State *L, const char *fn, const ltau_opt *spec) {
 
 static unsigned parse_types(lua_State *L, const char *s, const char *fn) {
     unsigned t = 0;
-    static const char *const names[] = {"number", "integer", "boolean", "string", "table", "tensor", "function"};
     while (*s) {
         const char *e = strchr(s, '|');
         size_t len = e ? (size_t)(e - s) : strlen(s);
         int found = len == 3 && !strncmp(s, "any", 3);
         for (int i = 0; i < 7 && !found; i++)
-            if (strlen(names[i]) == len && !strncmp(s, names[i], len)) { t |= 1u << i; found = 1; }
+            if (strlen(type_names[i]) == len && !strncmp(s, type_names[i], len)) { t |= 1u << i; found = 1; }
         if (!found) luaL_error(L, "tau.options: spec of %s: unknown type '%s'", fn, s);
         s = e ? e + 1 : s + len;
     }
@@ -433,6 +429,7 @@ static void copy_table(lua_State *L, int src) {
 /* Checks the options at o against the spec at s; pushes the checked copy with defaults. `what`
  * is the prefix of nested tables ("augment." for augment = {...}). */
 static void check_lua(lua_State *L, const char *fn, int o, int s, const char *what) {
+    luaL_checkstack(L, 24, "tau.options: nested too deeply");
     o = lua_absindex(L, o);
     s = lua_absindex(L, s);
     char label[128];
@@ -545,7 +542,5 @@ int ltau_open_options(lua_State *L) {
     lua_setfield(L, -2, "options");
     lua_pushcfunction(L, f_raise);
     lua_setfield(L, -2, "_raise");
-    lua_pushcfunction(L, f_where);
-    lua_setfield(L, -2, "_where");
     return 0;
 }
