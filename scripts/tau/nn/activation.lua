@@ -2,7 +2,6 @@
 local tau = require "tau"
 local F = tau.F
 local Module = require("tau.nn.module").Module
-local common = require "tau.nn.common"
 local util = require "tau.util"
 local raise = util.raise
 local spec = tau.options.spec

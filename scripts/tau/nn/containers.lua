@@ -1,13 +1,7 @@
 -- Containers: Sequential and ModuleList.
-local tau = require "tau"
-local F = tau.F
-local Module = require("tau.nn.module").Module
-local common = require "tau.nn.common"
-local util = require "tau.util"
-local raise = util.raise
-local spec = tau.options.spec
-
-local is_module = require("tau.nn.module").is_module
+local module = require "tau.nn.module"
+local raise = require("tau.util").raise
+local Module, is_module = module.Module, module.is_module
 
 local nn = {}
 
