@@ -31,8 +31,8 @@ local Softmax = simple("Softmax", function(self, x) return F.softmax(x, {dim = s
                        function(self) return "dim=" .. tostring(self.dim) .. ", tau=" .. self.tau end)
 local SOFTMAX = {dim = "integer", tau = {"number", above = 0, default = 1}}
 local softmax_opts = spec("tau.nn.Softmax", SOFTMAX)
-function Softmax:init(opts, fn)
-  opts = softmax_opts(opts, fn)
+function Softmax:init(opts)
+  opts = softmax_opts(opts)
   self.dim, self.tau = opts.dim, opts.tau
 end
 
