@@ -14,9 +14,21 @@ static const char *name_of(lua_State *L, int opt, const char *def) {
     return n;
 }
 
+/* The options of these private kernels are checked too: a key the caller misspells must not be
+ * dropped on the way to the core. */
+static const ltau_opt step_opts[] = {
+    {"name", LTAU_OPT_STRING, NULL}, {"alpha", LTAU_OPT_NUMBER | LTAU_OPT_TENSOR, NULL}, {"eps", LTAU_OPT_NUMBER, NULL},
+    {"norm", LTAU_OPT_STRING, NULL}, {"lo", LTAU_OPT_NUMBER, NULL}, {"hi", LTAU_OPT_NUMBER, NULL},
+    {"momentum", LTAU_OPT_NUMBER, NULL}, {"descend", LTAU_OPT_BOOLEAN, NULL}, {NULL, 0, NULL}};
+static const ltau_opt norm_opts[] = {{"name", LTAU_OPT_STRING, NULL}, {"norm", LTAU_OPT_STRING, NULL}, {NULL, 0, NULL}};
+static const ltau_opt check_opts[] = {{"name", LTAU_OPT_STRING, NULL}, {"lo", LTAU_OPT_NUMBER, NULL},
+                                      {"hi", LTAU_OPT_NUMBER, NULL}, {"range", LTAU_OPT_BOOLEAN, NULL},
+                                      {"what", LTAU_OPT_STRING, NULL}, {NULL, 0, NULL}};
+static const ltau_opt margin_opts[] = {{"name", LTAU_OPT_STRING, NULL}, {"kind", LTAU_OPT_STRING, NULL},
+                                       {"target", LTAU_OPT_TENSOR, NULL}, {NULL, 0, NULL}};
+
 static void read_opts(lua_State *L, int opt, const char *fn, tau_attack_opts *o, tau_tensor **alpha, int need_eps) {
-    if (!lua_isnoneornil(L, opt) && !lua_istable(L, opt))
-        ltau_raisef(L, "%s: options must be a table, got %s", fn, luaL_typename(L, opt));
+    ltau_checkopts(L, opt, fn, step_opts);
     const char *norm = ltau_optstring(L, opt, "norm", "linf", fn);
     if (tau_attack_parse_norm(fn, norm, &o->norm)) ltau_error(L, fn);
     o->eps = ltau_optnumber(L, opt, "eps", NAN, fn);
@@ -94,6 +106,7 @@ static int f_norms(lua_State *L) {
     const char *fn = name_of(L, 3, "tau._attack.perturbation_norm");
     tau_tensor *x = ltau_check(L, 1, fn), *x0 = ltau_check(L, 2, fn);
     tau_norm norm;
+    ltau_checkopts(L, 3, fn, norm_opts);
     if (tau_attack_parse_norm(fn, ltau_optstring(L, 3, "norm", "linf", fn), &norm)) return ltau_error(L, fn);
     ltau_push(L, tau_attack_norms(x, x0, norm), fn);
     return 1;
@@ -104,6 +117,7 @@ static int f_norms(lua_State *L) {
 static int f_check_images(lua_State *L) {
     const char *fn = name_of(L, 2, "tau._attack.check_images");
     tau_tensor *x = ltau_check(L, 1, fn);
+    ltau_checkopts(L, 2, fn, check_opts);
     double lo = ltau_optnumber(L, 2, "lo", 0.0, fn), hi = ltau_optnumber(L, 2, "hi", 1.0, fn);
     int range = ltau_optbool(L, 2, "range", 1, fn);
     const char *what = ltau_optstring(L, 2, "what", "images", fn);
@@ -115,6 +129,7 @@ static int f_check_images(lua_State *L) {
 static int f_margin_loss(lua_State *L) {
     const char *fn = name_of(L, 3, "tau._attack.margin_loss");
     tau_tensor *z = ltau_check(L, 1, fn), *y = ltau_check(L, 2, fn), *t = NULL;
+    ltau_checkopts(L, 3, fn, margin_opts);
     const char *kind = ltau_optstring(L, 3, "kind", "cw", fn);
     tau_margin_kind k;
     if (!strcmp(kind, "cw")) k = TAU_MARGIN_CW;

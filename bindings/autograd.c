@@ -27,6 +27,10 @@ static int m_zero_grad(lua_State *L) {
     return 0;
 }
 
+static const ltau_opt backward_opts[] = {{"retain_graph", LTAU_OPT_BOOLEAN, NULL}, {NULL, 0, NULL}};
+static const ltau_opt grad_opts[] = {{"grad", LTAU_OPT_TENSOR, NULL}, {"retain_graph", LTAU_OPT_BOOLEAN, NULL},
+                                     {NULL, 0, NULL}};
+
 /* t:backward([gradient], [{retain_graph = bool}]) */
 static int m_backward(lua_State *L) {
     const char *fn = "Tensor:backward";
@@ -35,6 +39,7 @@ static int m_backward(lua_State *L) {
     int opt = seed ? 3 : 2;
     if (!seed && !lua_isnoneornil(L, 2) && !lua_istable(L, 2))
         return ltau_raisef(L, "%s: argument 2 must be a gradient tensor or an options table, got %s", fn, luaL_typename(L, 2));
+    ltau_checkopts(L, opt, fn, backward_opts);
     int retain = ltau_optbool(L, opt, "retain_graph", 0, fn);
     tau_interrupted = 0;
     if (tau_backward(t, seed, retain)) return ltau_error(L, fn);
@@ -65,6 +70,7 @@ static int f_grad(lua_State *L) {
         }
     }
     tau_tensor *seed = NULL;
+    ltau_checkopts(L, 3, fn, grad_opts);
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "grad");
         seed = ltau_test(L, -1);
@@ -141,5 +147,7 @@ int ltau_open_autograd(lua_State *L) {
     luaL_setfuncs(L, methods, 0);
     lua_pop(L, 2);
     luaL_setfuncs(L, functions, 0);
+    ltau_declare_opts(L, "Tensor:backward", backward_opts);
+    ltau_declare_opts(L, "tau.grad", grad_opts);
     return 0;
 }

@@ -38,14 +38,14 @@ static const char *describe(lua_State *L, int idx) {
 static images check_images(lua_State *L, int idx, const char *fn) {
     tau_tensor *t = ltau_test(L, idx);
     if (!t)
-        luaL_error(L, "%s: x must be a float32 tensor (C, H, W) or (N, C, H, W), got %s", fn,
+        ltau_raisef(L, "%s: x must be a float32 tensor (C, H, W) or (N, C, H, W), got %s", fn,
                    describe(L, idx));
     char shp[160];
     if (t->dtype != TAU_F32)
-        luaL_error(L, "%s: x must be float32, got %s %s", fn, tau_dtype_name(t->dtype),
+        ltau_raisef(L, "%s: x must be float32, got %s %s", fn, tau_dtype_name(t->dtype),
                    tau_shape_str(t, shp, sizeof shp));
     if (t->ndim != 3 && t->ndim != 4)
-        luaL_error(L, "%s: x must be (C, H, W) or (N, C, H, W), got %d dimensions %s", fn,
+        ltau_raisef(L, "%s: x must be (C, H, W) or (N, C, H, W), got %d dimensions %s", fn,
                    t->ndim, tau_shape_str(t, shp, sizeof shp));
     images im;
     int o = t->ndim - 3;
@@ -92,9 +92,9 @@ static void check_values(lua_State *L, const images *im, const char *fn, int uni
         char at[160], vb[40];
         index_str(im->x, k, at, sizeof at);
         if (!isfinite(v))
-            luaL_error(L, "%s: x holds %s at %s (values must be %s)", fn, value_str(v, vb, sizeof vb),
+            ltau_raisef(L, "%s: x holds %s at %s (values must be %s)", fn, value_str(v, vb, sizeof vb),
                        at, unit_range ? "in [0, 1]" : "finite");
-        luaL_error(L, "%s: x must hold values in [0, 1], got %s at %s", fn,
+        ltau_raisef(L, "%s: x must hold values in [0, 1], got %s at %s", fn,
                    value_str(v, vb, sizeof vb), at);
     }
 }
@@ -109,11 +109,11 @@ static const char *valid_names(char *buf, size_t n) {
 
 static const char *check_name(lua_State *L, int idx, const char *fn) {
     if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, "%s: the corruption name must be a string, got %s", fn, describe(L, idx));
+        ltau_raisef(L, "%s: the corruption name must be a string, got %s", fn, describe(L, idx));
     const char *name = lua_tostring(L, idx);
     if (tau_corrupt_is_deterministic(name) < 0) {
         char list[512];
-        luaL_error(L, "%s: unknown corruption '%s' (valid: %s)", fn, name,
+        ltau_raisef(L, "%s: unknown corruption '%s' (valid: %s)", fn, name,
                    valid_names(list, sizeof list));
     }
     return name;
@@ -128,7 +128,7 @@ static int check_severity(lua_State *L, int idx, const char *fn) {
     int isint = 0;
     lua_Integer s = lua_tointegerx(L, idx, &isint);
     if (lua_type(L, idx) != LUA_TNUMBER || !isint || s < 1 || s > 5)
-        luaL_error(L, "%s: severity must be an integer in 1..5, got %s", fn, arg_str(L, idx));
+        ltau_raisef(L, "%s: severity must be an integer in 1..5, got %s", fn, arg_str(L, idx));
     return (int)s;
 }
 
@@ -138,15 +138,15 @@ static uint64_t check_seed(lua_State *L, int idx, const char *fn) {
     int isint = 0;
     lua_Integer s = lua_tointegerx(L, idx, &isint);
     if (lua_type(L, idx) != LUA_TNUMBER || !isint)
-        luaL_error(L, "%s: seed must be an integer, got %s", fn, arg_str(L, idx));
+        ltau_raisef(L, "%s: seed must be an integer, got %s", fn, arg_str(L, idx));
     return (uint64_t)s;
 }
 
 static double check_number(lua_State *L, int idx, const char *fn, const char *what) {
     if (lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, "%s: %s must be a number, got %s", fn, what, describe(L, idx));
+        ltau_raisef(L, "%s: %s must be a number, got %s", fn, what, describe(L, idx));
     double v = lua_tonumber(L, idx);
-    if (!isfinite(v)) luaL_error(L, "%s: %s must be finite, got %s", fn, what, arg_str(L, idx));
+    if (!isfinite(v)) ltau_raisef(L, "%s: %s must be finite, got %s", fn, what, arg_str(L, idx));
     return v;
 }
 
@@ -154,11 +154,11 @@ static int check_border(lua_State *L, int idx, const char *fn) {
     static const char *const modes[] = {"constant", "edge", NULL};
     if (lua_isnil(L, idx)) return TAU_SHIFT_CONSTANT;
     if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, "%s: border must be 'constant' or 'edge', got %s", fn, describe(L, idx));
+        ltau_raisef(L, "%s: border must be 'constant' or 'edge', got %s", fn, describe(L, idx));
     const char *s = lua_tostring(L, idx);
     for (int i = 0; modes[i]; i++)
         if (!strcmp(s, modes[i])) return i == 0 ? TAU_SHIFT_CONSTANT : TAU_SHIFT_EDGE;
-    luaL_error(L, "%s: border must be 'constant' or 'edge', got '%s'", fn, s);
+    ltau_raisef(L, "%s: border must be 'constant' or 'edge', got '%s'", fn, s);
     return 0;
 }
 
@@ -179,16 +179,16 @@ static int f_apply(lua_State *L) {
     const char *frost_dir = NULL;
     if (!lua_isnil(L, 5)) {
         if (lua_type(L, 5) != LUA_TSTRING)
-            return luaL_error(L, "%s: frost_dir must be a string, got %s", FN_APPLY, describe(L, 5));
+            return ltau_raisef(L, "%s: frost_dir must be a string, got %s", FN_APPLY, describe(L, 5));
         frost_dir = lua_tostring(L, 5);
     }
     char shp[160];
     if (im.c != 1 && im.c != 3)
-        return luaL_error(L, "%s: images must have 1 or 3 channels, got %I (x is %s)", FN_APPLY,
-                          (lua_Integer)im.c, tau_shape_str(im.x, shp, sizeof shp));
+        return ltau_raisef(L, "%s: images must have 1 or 3 channels, got %lld (x is %s)", FN_APPLY,
+                          (long long)im.c, tau_shape_str(im.x, shp, sizeof shp));
     if (im.h < 8 || im.w < 8 || im.h > 32768 || im.w > 32768)
-        return luaL_error(L, "%s: images must be 8..32768 pixels on each side, got %I x %I (x is %s)",
-                          FN_APPLY, (lua_Integer)im.h, (lua_Integer)im.w, tau_shape_str(im.x, shp, sizeof shp));
+        return ltau_raisef(L, "%s: images must be 8..32768 pixels on each side, got %lld x %lld (x is %s)",
+                          FN_APPLY, (long long)im.h, (long long)im.w, tau_shape_str(im.x, shp, sizeof shp));
     check_values(L, &im, FN_APPLY, 1);
     tau_tensor *out = new_output(L, im.x, FN_APPLY);
     if (tau_corrupt_apply(tau_f32(im.x), tau_f32(out), im.n, im.c, im.h, im.w, name, severity,
@@ -210,7 +210,7 @@ static int f_shift(lua_State *L) {
     p.dx = check_number(L, 3, FN_SHIFT, "translate[1] (dx)");
     p.dy = check_number(L, 4, FN_SHIFT, "translate[2] (dy)");
     p.scale = check_number(L, 5, FN_SHIFT, "scale");
-    if (!(p.scale > 0)) return luaL_error(L, "%s: scale must be positive, got %s", FN_SHIFT, arg_str(L, 5));
+    if (!(p.scale > 0)) return ltau_raisef(L, "%s: scale must be positive, got %s", FN_SHIFT, arg_str(L, 5));
     int border = check_border(L, 6, FN_SHIFT);
     double fill = lua_isnil(L, 7) ? 0.0 : check_number(L, 7, FN_SHIFT, "fill");
     check_values(L, &im, FN_SHIFT, 0);
@@ -226,10 +226,10 @@ static int f_random_shift(lua_State *L) {
     double r = check_number(L, 2, FN_RANDOM, "rotate");
     double t = check_number(L, 3, FN_RANDOM, "translate");
     double s = check_number(L, 4, FN_RANDOM, "scale");
-    if (r < 0) return luaL_error(L, "%s: rotate (the largest rotation, in degrees) must be >= 0, got %s", FN_RANDOM, arg_str(L, 2));
-    if (t < 0) return luaL_error(L, "%s: translate (the largest move, in pixels) must be >= 0, got %s", FN_RANDOM, arg_str(L, 3));
+    if (r < 0) return ltau_raisef(L, "%s: rotate (the largest rotation, in degrees) must be >= 0, got %s", FN_RANDOM, arg_str(L, 2));
+    if (t < 0) return ltau_raisef(L, "%s: translate (the largest move, in pixels) must be >= 0, got %s", FN_RANDOM, arg_str(L, 3));
     if (s < 0 || s >= 1)
-        return luaL_error(L, "%s: scale (the largest relative zoom) must be in [0, 1), got %s", FN_RANDOM, arg_str(L, 4));
+        return ltau_raisef(L, "%s: scale (the largest relative zoom) must be in [0, 1), got %s", FN_RANDOM, arg_str(L, 4));
     uint64_t seed = check_seed(L, 5, FN_RANDOM);
     int border = check_border(L, 6, FN_RANDOM);
     double fill = lua_isnil(L, 7) ? 0.0 : check_number(L, 7, FN_RANDOM, "fill");

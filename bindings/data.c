@@ -150,12 +150,17 @@ static float *opt_floats(lua_State *L, int opt, const char *key, int64_t c, floa
     return buf;
 }
 
+static const ltau_opt batch_opts[] = {
+    {"pad", LTAU_OPT_INTEGER, NULL}, {"flip", LTAU_OPT_BOOLEAN, NULL}, {"mean", LTAU_OPT_NUMBER | LTAU_OPT_TABLE, NULL},
+    {"std", LTAU_OPT_NUMBER | LTAU_OPT_TABLE, NULL}, {"seed", 0, NULL}, {NULL, 0, NULL}};
+
 /* ds:batch(indices, {pad, flip, mean, std, seed}) -> x (B, C, H, W) float, y (B) int32 1-based.
  * indices: an int32 tensor or a table of 1-based positions. */
 static int ds_batch(lua_State *L) {
     const char *fn = "Dataset:batch";
     tau_dataset *ds = check_ds(L, 1, fn);
     lua_settop(L, 3);
+    ltau_checkopts(L, 3, fn, batch_opts);
     int64_t b;
     tau_tensor *it = ltau_test(L, 2);
     if (it) {
@@ -275,10 +280,13 @@ static int l_image_load(lua_State *L) {
     return 1;
 }
 
+static const ltau_opt image_save_opts[] = {{"quality", LTAU_OPT_INTEGER, NULL}, {NULL, 0, NULL}};
+
 static int l_image_save(lua_State *L) {
     const char *fn = "tau.image.save";
     const char *path = luaL_checkstring(L, 1);
     tau_tensor *x = ltau_check(L, 2, fn);
+    ltau_checkopts(L, 3, fn, image_save_opts);
     int quality = (int)ltau_optnumber(L, 3, "quality", 90, fn);
     if (x->dtype != TAU_F32) return ltau_raisef(L, "%s: image must be float32, got %s", fn, tau_dtype_name(x->dtype));
     tau_tensor *img = x;
@@ -466,5 +474,7 @@ int ltau_open_data(lua_State *L) {
     lua_setfield(L, -2, "_st_read");
     lua_pushcfunction(L, l_atomic_write);
     lua_setfield(L, -2, "_atomic_write");
+    ltau_declare_opts(L, "tau.image.save", image_save_opts);
+    ltau_declare_opts(L, "Dataset:batch", batch_opts);
     return 0;
 }

@@ -19,7 +19,8 @@ void ltau_done(lua_State *L, tau_tensor **slot, const char *fn);
 void ltau_make_room(lua_State *L, const tau_tensor *t);
 /* Pushes t (taking its reference); raises fn's error when t is NULL. */
 void ltau_push(lua_State *L, tau_tensor *t, const char *fn);
-/* luaL_error with printf formats (lua_pushfstring knows no %lld or %g); never returns. */
+/* luaL_error with printf formats (lua_pushfstring knows no %lld or %g), at ltau_where's
+ * position; never returns. */
 int ltau_raisef(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Raises "fn: <the core's last message>"; never returns. */
 int ltau_error(lua_State *L, const char *fn);
@@ -37,6 +38,30 @@ int ltau_checkshape(lua_State *L, int idx, int64_t *shape, const char *fn);
 double ltau_optnumber(lua_State *L, int idx, const char *key, double def, const char *fn);
 int ltau_optbool(lua_State *L, int idx, const char *key, int def, const char *fn);
 const char *ltau_optstring(lua_State *L, int idx, const char *key, const char *def, const char *fn);
+/* Options tables (options.c). A C function that takes options declares its spec, a static array
+ * ended by {NULL}: each key with the types it accepts (LTAU_OPT_* bits, 0 for any) and, for a
+ * string, its choices ("none|tanh"). ltau_checkopts refuses a non-table, an unknown key
+ * ("fn: unknown option 'paddin' (did you mean 'padding'?)") and a value of the wrong type or
+ * choice; the values are then read with ltau_opt*, which supply the defaults. Ranges are the
+ * core's to check. ltau_declare_opts lists the spec in tau.options.specs (call it when opening). */
+#define LTAU_OPT_NUMBER 1u
+#define LTAU_OPT_INTEGER 2u
+#define LTAU_OPT_BOOLEAN 4u
+#define LTAU_OPT_STRING 8u
+#define LTAU_OPT_TABLE 16u
+#define LTAU_OPT_TENSOR 32u
+#define LTAU_OPT_FUNCTION 64u
+typedef struct {
+    const char *key;
+    unsigned types;
+    const char *choices;
+} ltau_opt;
+void ltau_checkopts(lua_State *L, int idx, const char *fn, const ltau_opt *spec);
+void ltau_declare_opts(lua_State *L, const char *fn, const ltau_opt *spec);
+/* Pushes "file:line: " of the innermost caller that is neither C nor the Lua library
+ * (scripts/tau/), or "": where every error of tau is reported. */
+void ltau_where(lua_State *L);
+
 /* Registers functions into the table at the top of the stack. */
 void ltau_register(lua_State *L, const luaL_Reg *fns);
 
@@ -47,5 +72,6 @@ int ltau_open_optim(lua_State *L);     /* fused optimiser kernels: tau._sgd_step
 int ltau_open_data(lua_State *L);      /* tau._data, tau.image, safetensors */
 int ltau_open_attack(lua_State *L);    /* tau._attack: fused attack kernels */
 int ltau_open_corrupt(lua_State *L);
+int ltau_open_options(lua_State *L);   /* tau.options, tau._raise */
 
 #endif

@@ -39,7 +39,7 @@ int ltau_raisef(lua_State *L, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    luaL_where(L, 1);
+    ltau_where(L);
     lua_pushstring(L, buf);
     lua_concat(L, 2);
     return lua_error(L);
@@ -151,7 +151,7 @@ static int get_option(lua_State *L, int idx, const char *key, const char *fn) {
 double ltau_optnumber(lua_State *L, int idx, const char *key, double def, const char *fn) {
     if (!get_option(L, idx, key, fn)) return def;
     if (lua_type(L, -1) != LUA_TNUMBER)
-        ltau_raisef(L, "%s: option '%s' must be a number, got %s", fn, key, luaL_typename(L, -1));
+        ltau_raisef(L, "%s: %s must be a number, got %s", fn, key, luaL_typename(L, -1));
     double v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return v;
@@ -159,7 +159,7 @@ double ltau_optnumber(lua_State *L, int idx, const char *key, double def, const 
 
 int ltau_optbool(lua_State *L, int idx, const char *key, int def, const char *fn) {
     if (!get_option(L, idx, key, fn)) return def;
-    if (!lua_isboolean(L, -1)) ltau_raisef(L, "%s: option '%s' must be a boolean, got %s", fn, key, luaL_typename(L, -1));
+    if (!lua_isboolean(L, -1)) ltau_raisef(L, "%s: %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
     int v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
@@ -167,7 +167,7 @@ int ltau_optbool(lua_State *L, int idx, const char *key, int def, const char *fn
 
 const char *ltau_optstring(lua_State *L, int idx, const char *key, const char *def, const char *fn) {
     if (!get_option(L, idx, key, fn)) return def;
-    if (lua_type(L, -1) != LUA_TSTRING) ltau_raisef(L, "%s: option '%s' must be a string, got %s", fn, key, luaL_typename(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) ltau_raisef(L, "%s: %s must be a string, got %s", fn, key, luaL_typename(L, -1));
     const char *v = lua_tostring(L, -1);
     lua_pop(L, 1); /* the string stays alive in the options table */
     return v;

@@ -42,6 +42,31 @@ static int reduction_of(lua_State *L, int idx, const char *fn) {
     return ltau_raisef(L, "%s: reduction must be 'mean', 'sum' or 'none', got '%s'", fn, r);
 }
 
+/* The options of each function, checked before any is read (ltau.h). */
+#define PAIR (LTAU_OPT_INTEGER | LTAU_OPT_TABLE)
+#define REDUCTION {"reduction", LTAU_OPT_STRING, "mean|sum|none"}
+#define END {NULL, 0, NULL}
+static const ltau_opt conv2d_opts[] = {{"stride", PAIR, NULL}, {"padding", PAIR, NULL}, {"dilation", PAIR, NULL},
+                                       {"groups", LTAU_OPT_INTEGER, NULL}, END};
+/* F.max_pool2d(x, k, {stride, ...}) or F.max_pool2d(x, {kernel = k, stride, ...}) */
+static const ltau_opt pool_opts[] = {{"stride", PAIR, NULL}, {"padding", PAIR, NULL}, {"ceil_mode", LTAU_OPT_BOOLEAN, NULL},
+                                     {"count_include_pad", LTAU_OPT_BOOLEAN, NULL}, END};
+static const ltau_opt pool_kernel_opts[] = {{"kernel", PAIR, NULL}, {"stride", PAIR, NULL}, {"padding", PAIR, NULL},
+                                            {"ceil_mode", LTAU_OPT_BOOLEAN, NULL},
+                                            {"count_include_pad", LTAU_OPT_BOOLEAN, NULL}, END};
+static const ltau_opt batch_norm_opts[] = {{"training", LTAU_OPT_BOOLEAN, NULL}, {"momentum", LTAU_OPT_NUMBER, NULL},
+                                           {"eps", LTAU_OPT_NUMBER, NULL}, END};
+static const ltau_opt layer_norm_opts[] = {{"eps", LTAU_OPT_NUMBER, NULL}, {"dims", LTAU_OPT_INTEGER, NULL}, END};
+static const ltau_opt gelu_opts[] = {{"approximate", LTAU_OPT_STRING, "none|tanh"}, END};
+static const ltau_opt dropout_opts[] = {{"training", LTAU_OPT_BOOLEAN, NULL}, END};
+static const ltau_opt softmax_opts[] = {{"dim", LTAU_OPT_INTEGER, NULL}, {"tau", LTAU_OPT_NUMBER, NULL}, END};
+static const ltau_opt cross_entropy_opts[] = {{"tau", LTAU_OPT_NUMBER, NULL}, {"label_smoothing", LTAU_OPT_NUMBER, NULL},
+                                              REDUCTION, END};
+static const ltau_opt reduction_opts[] = {REDUCTION, END};
+static const ltau_opt attention_opts[] = {{"mask", LTAU_OPT_TENSOR, NULL}, {"causal", LTAU_OPT_BOOLEAN, NULL},
+                                          {"training", LTAU_OPT_BOOLEAN, NULL}, {"dropout", LTAU_OPT_NUMBER, NULL},
+                                          {"scale", LTAU_OPT_NUMBER, NULL}, END};
+
 static int f_linear(lua_State *L) {
     const char *fn = "tau.F.linear";
     return push(L, tau_op_linear(ltau_check(L, 1, fn), ltau_check(L, 2, fn), opt_tensor(L, 3, fn, "bias")), fn);
@@ -51,6 +76,7 @@ static int f_conv2d(lua_State *L) {
     const char *fn = "tau.F.conv2d";
     tau_tensor *x = ltau_check(L, 1, fn), *w = ltau_check(L, 2, fn), *b = opt_tensor(L, 3, fn, "bias");
     tau_conv_opts o;
+    ltau_checkopts(L, 4, fn, conv2d_opts);
     opt_pair(L, 4, "stride", 1, o.stride, fn);
     opt_pair(L, 4, "padding", 0, o.pad, fn);
     opt_pair(L, 4, "dilation", 1, o.dil, fn);
@@ -63,7 +89,9 @@ static int pool(lua_State *L, int avg, const char *fn) {
     tau_tensor *x = ltau_check(L, 1, fn);
     tau_pool_opts o;
     int opt = 3;
-    if (lua_istable(L, 2)) { opt = 2; opt_pair(L, 2, "kernel", 0, o.kernel, fn); }
+    if (lua_istable(L, 2)) opt = 2;
+    ltau_checkopts(L, opt, fn, opt == 2 ? pool_kernel_opts : pool_opts);
+    if (opt == 2) opt_pair(L, 2, "kernel", 0, o.kernel, fn);
     else if (lua_type(L, 2) == LUA_TNUMBER) o.kernel[0] = o.kernel[1] = ltau_checkint(L, 2, fn, "kernel size");
     else return ltau_raisef(L, "%s: kernel size must be a number or an options table, got %s", fn, luaL_typename(L, 2));
     if (o.kernel[0] < 1 || o.kernel[1] < 1) return ltau_raisef(L, "%s: kernel size must be positive", fn);
@@ -94,6 +122,7 @@ static int f_batch_norm(lua_State *L) {
     tau_tensor *x = ltau_check(L, 1, fn);
     tau_tensor *rm = opt_tensor(L, 2, fn, "running_mean"), *rv = opt_tensor(L, 3, fn, "running_var");
     tau_tensor *g = opt_tensor(L, 4, fn, "weight"), *b = opt_tensor(L, 5, fn, "bias");
+    ltau_checkopts(L, 6, fn, batch_norm_opts);
     int training = ltau_optbool(L, 6, "training", 0, fn);
     double momentum = ltau_optnumber(L, 6, "momentum", 0.1, fn), eps = ltau_optnumber(L, 6, "eps", 1e-5, fn);
     if (training && ((rm && tau_check_inplace(fn, rm)) || (rv && tau_check_inplace(fn, rv)))) return ltau_error(L, fn);
@@ -105,6 +134,7 @@ static int f_batch_norm(lua_State *L) {
 static int f_layer_norm(lua_State *L) {
     const char *fn = "tau.F.layer_norm";
     tau_tensor *x = ltau_check(L, 1, fn), *g = opt_tensor(L, 2, fn, "weight"), *b = opt_tensor(L, 3, fn, "bias");
+    ltau_checkopts(L, 4, fn, layer_norm_opts);
     int dims = (int)ltau_optnumber(L, 4, "dims", g ? g->ndim : 1, fn);
     return push(L, tau_op_layer_norm(x, dims, g, b, ltau_optnumber(L, 4, "eps", 1e-5, fn)), fn);
 }
@@ -116,8 +146,8 @@ static int f_tanh(lua_State *L) { const char *fn = "tau.F.tanh"; return push(L, 
 static int f_gelu(lua_State *L) {
     const char *fn = "tau.F.gelu";
     tau_tensor *x = ltau_check(L, 1, fn);
+    ltau_checkopts(L, 2, fn, gelu_opts);
     const char *a = ltau_optstring(L, 2, "approximate", "none", fn);
-    if (strcmp(a, "none") && strcmp(a, "tanh")) return ltau_raisef(L, "%s: approximate must be 'none' or 'tanh', got '%s'", fn, a);
     return push(L, tau_op_gelu(x, !strcmp(a, "tanh")), fn);
 }
 
@@ -125,12 +155,14 @@ static int f_dropout(lua_State *L) {
     const char *fn = "tau.F.dropout";
     tau_tensor *x = ltau_check(L, 1, fn);
     double p = luaL_optnumber(L, 2, 0.5);
+    ltau_checkopts(L, 3, fn, dropout_opts);
     return push(L, tau_op_dropout(x, p, ltau_optbool(L, 3, "training", 1, fn)), fn);
 }
 
 static int softmax(lua_State *L, int log, const char *fn) {
     tau_tensor *z = ltau_check(L, 1, fn);
     int dim = z->ndim - 1;
+    ltau_checkopts(L, 2, fn, softmax_opts);
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "dim");
         if (!lua_isnil(L, -1)) dim = ltau_checkdim(L, -1, z->ndim, fn);
@@ -146,23 +178,27 @@ static int f_log_softmax(lua_State *L) { return softmax(L, 1, "tau.F.log_softmax
 static int f_cross_entropy(lua_State *L) {
     const char *fn = "tau.F.cross_entropy";
     tau_tensor *z = ltau_check(L, 1, fn), *y = ltau_check(L, 2, fn);
+    ltau_checkopts(L, 3, fn, cross_entropy_opts);
     double tau = ltau_optnumber(L, 3, "tau", 1.0, fn), ls = ltau_optnumber(L, 3, "label_smoothing", 0.0, fn);
     return push(L, tau_op_cross_entropy(z, y, tau, ls, reduction_of(L, 3, fn)), fn);
 }
 
 static int f_nll_loss(lua_State *L) {
     const char *fn = "tau.F.nll_loss";
+    ltau_checkopts(L, 3, fn, reduction_opts);
     return push(L, tau_op_nll_loss(ltau_check(L, 1, fn), ltau_check(L, 2, fn), reduction_of(L, 3, fn)), fn);
 }
 
 static int f_mse_loss(lua_State *L) {
     const char *fn = "tau.F.mse_loss";
+    ltau_checkopts(L, 3, fn, reduction_opts);
     return push(L, tau_op_mse_loss(ltau_check(L, 1, fn), ltau_check(L, 2, fn), reduction_of(L, 3, fn)), fn);
 }
 
 static int f_attention(lua_State *L) {
     const char *fn = "tau.F.attention";
     tau_tensor *q = ltau_check(L, 1, fn), *k = ltau_check(L, 2, fn), *v = ltau_check(L, 3, fn), *mask = NULL;
+    ltau_checkopts(L, 4, fn, attention_opts);
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "mask");
         mask = opt_tensor(L, -1, fn, "mask");
@@ -211,5 +247,12 @@ int ltau_open_nn(lua_State *L) {
     lua_newtable(L);
     luaL_setfuncs(L, functions, 0);
     lua_setfield(L, -2, "F");
+    static const struct { const char *fn; const ltau_opt *spec; } specs[] = {
+        {"tau.F.conv2d", conv2d_opts}, {"tau.F.max_pool2d", pool_opts}, {"tau.F.avg_pool2d", pool_opts},
+        {"tau.F.batch_norm", batch_norm_opts}, {"tau.F.layer_norm", layer_norm_opts}, {"tau.F.gelu", gelu_opts},
+        {"tau.F.dropout", dropout_opts}, {"tau.F.softmax", softmax_opts}, {"tau.F.log_softmax", softmax_opts},
+        {"tau.F.cross_entropy", cross_entropy_opts}, {"tau.F.nll_loss", reduction_opts},
+        {"tau.F.mse_loss", reduction_opts}, {"tau.F.attention", attention_opts}};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) ltau_declare_opts(L, specs[i].fn, specs[i].spec);
     return 0;
 }

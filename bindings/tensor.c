@@ -703,6 +703,9 @@ static int m_normal_(lua_State *L) { return fill_random(L, "Tensor:normal_", 1);
 
 /* ---------------------------------------------------------------- reductions */
 
+static const ltau_opt reduce_opts[] = {{"keepdim", LTAU_OPT_BOOLEAN, NULL}, {"unbiased", LTAU_OPT_BOOLEAN, NULL},
+                                       {NULL, 0, NULL}};
+
 static int reduce(lua_State *L, tau_redop op, const char *fn) {
     tau_tensor *t = ltau_check(L, 1, fn);
     int dim = -1, keep = 0, unbiased = 1;
@@ -710,6 +713,7 @@ static int reduce(lua_State *L, tau_redop op, const char *fn) {
     if (lua_type(L, 2) == LUA_TNUMBER) { dim = ltau_checkdim(L, 2, t->ndim, fn); next = 3; }
     if (lua_isboolean(L, next)) keep = lua_toboolean(L, next);
     else { /* an options table, or nothing; anything else is refused */
+        ltau_checkopts(L, next, fn, reduce_opts);
         keep = ltau_optbool(L, next, "keepdim", 0, fn);
         unbiased = ltau_optbool(L, next, "unbiased", 1, fn);
     }
@@ -849,9 +853,13 @@ static int join(lua_State *L, int stack, const char *fn) {
 static int f_cat(lua_State *L) { return join(L, 0, "tau.cat"); }
 static int f_stack(lua_State *L) { return join(L, 1, "tau.stack"); }
 
+static const ltau_opt allclose_opts[] = {{"rtol", LTAU_OPT_NUMBER, NULL}, {"atol", LTAU_OPT_NUMBER, NULL},
+                                         {"equal_nan", LTAU_OPT_BOOLEAN, NULL}, {NULL, 0, NULL}};
+
 static int m_allclose(lua_State *L) {
     const char *fn = "tau.allclose";
     lua_settop(L, 3); /* a number b is pushed as a tensor above the options */
+    ltau_checkopts(L, 3, fn, allclose_opts);
     tau_tensor *a = ltau_check(L, 1, fn), *b = ltau_checkoperand(L, 2, fn, TAU_F32);
     double rtol = ltau_optnumber(L, 3, "rtol", 1e-5, fn), atol = ltau_optnumber(L, 3, "atol", 1e-8, fn);
     if (!tau_same_shape(a, b)) {
@@ -950,5 +958,10 @@ int ltau_open_tensor(lua_State *L) {
     }
     lua_pop(L, 2);
     luaL_setfuncs(L, functions, 0);
+    static const char *const reductions[] = {"tau.sum", "tau.mean", "tau.prod", "tau.var", "tau.std", "tau.max",
+                                             "tau.min", "tau.logsumexp"};
+    for (size_t i = 0; i < sizeof reductions / sizeof reductions[0]; i++)
+        ltau_declare_opts(L, reductions[i], reduce_opts);
+    ltau_declare_opts(L, "tau.allclose", allclose_opts);
     return 0;
 }

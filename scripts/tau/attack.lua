@@ -3,7 +3,8 @@
 -- "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free
 -- attacks", ICML 2020), with the CE loss at an attack temperature, the CW margin and DLR.
 --
--- The model runs in evaluation mode (restored afterwards), input gradients come from tau.grad,
+-- The model runs in evaluation mode (each module's own flag restored afterwards, by
+-- tau.nn.with_eval), input gradients come from tau.grad,
 -- so the model's parameters and their .grad are never touched, and every step is one fused C
 -- call (tau._attack) that steps, projects onto the threat model and clamps to the pixel box.
 --
@@ -28,132 +29,76 @@
 local tau = require "tau"
 local F = tau.F
 local K = tau._attack
+local util = require "tau.util"
+local with_eval = require("tau.nn.module").with_eval
+local fail, shape_str, is_callable = util.fail, util.shape_str, util.is_callable
 
 local M = {}
 
-local function fail(fn, fmt, ...)
-  error(fn .. ": " .. string.format(fmt, ...), 0)
-end
-
-local function shape_str(t)
-  return "[" .. table.concat(t:size(), ", ") .. "]"
-end
-
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
-
 -- ---------------------------------------------------------------- options
 
-local COMMON = {"eps", "tau", "loss", "norm", "targeted", "target", "bounds", "check", "on_step",
-                "seed", "batch", "name"}
+local COMMON = {
+  eps = {"number", min = 0, finite = true}, tau = {"number", above = 0, finite = true}, loss = "string",
+  norm = "string", targeted = "boolean", target = "any", bounds = "table", check = {"boolean", default = false},
+  on_step = "function", seed = "integer", batch = {"integer", min = 1}, name = "string",
+}
 local KEYS = {
   fgsm = {},
-  pgd = {"alpha", "steps", "random_start", "restarts"},
-  apgd = {"steps", "rho", "restarts", "random_start", "momentum"},
+  pgd = {alpha = {"number", min = 0, finite = true}, steps = {"integer", min = 0, default = 20},
+         random_start = {"boolean", default = true}, restarts = {"integer", min = 1, default = 1}},
+  apgd = {steps = {"integer", min = 1, default = 100}, rho = {"number", min = 0, max = 1, default = 0.75},
+          restarts = {"integer", min = 1, default = 1}, random_start = {"boolean", default = true},
+          momentum = {"number", min = 0, max = 1, default = 0.75}},
 }
+local CHECK = {}
+for kind, extra in pairs(KEYS) do
+  local spec = {}
+  for k, v in pairs(COMMON) do spec[k] = v end
+  for k, v in pairs(extra) do spec[k] = v end
+  CHECK[kind] = tau.options.spec("tau.attack." .. kind, spec)
+end
 
 local DEFAULT_EPS = {linf = 8 / 255, l2 = 0.5}
 
-local function keyset(kind)
-  local s = {}
-  for _, k in ipairs(COMMON) do s[k] = true end
-  for _, k in ipairs(KEYS[kind]) do s[k] = true end
-  return s
-end
-
 local function norm_of(fn, v)
   if v == nil then return "linf" end
-  if type(v) ~= "string" then fail(fn, "norm must be a string ('linf' or 'l2'), got %s", type(v)) end
   local l = v:lower()
   if l == "linf" or l == "inf" or l == "l_inf" then return "linf" end
   if l == "l2" or l == "l_2" then return "l2" end
   fail(fn, "unknown norm '%s' (expected 'linf' or 'l2')", v)
 end
 
-local function number_opt(fn, o, key, def, check, what)
-  local v = o[key]
-  if v == nil then return def end
-  if type(v) ~= "number" or v ~= v or not check(v) then
-    fail(fn, "%s must be %s, got %s", key, what, tostring(v))
+local function loss_of(fn, v)
+  if v ~= "ce" and v ~= "cw" and v ~= "dlr" then
+    fail(fn, "unknown loss '%s' (expected 'ce', 'cw' or 'dlr')", tostring(v))
   end
   return v
 end
 
-local function integer_opt(fn, o, key, def, min)
-  local v = o[key]
-  if v == nil then return def end
-  local i = type(v) == "number" and math.tointeger(v) or nil
-  if not i or i < min then fail(fn, "%s must be an integer >= %d, got %s", key, min, tostring(v)) end
-  return i
-end
-
-local function bool_opt(fn, o, key, def)
-  local v = o[key]
-  if v == nil then return def end
-  if type(v) ~= "boolean" then fail(fn, "%s must be a boolean, got %s", key, type(v)) end
-  return v
-end
-
-local function finite(v) return v > -math.huge and v < math.huge end
-
+-- The attack's settings from opts, checked against the attack's spec; opts.name (set by
+-- callers such as tau.attack.transfer) is the function named in messages.
 local function parse(kind, fn, opts)
-  if opts ~= nil and type(opts) ~= "table" then fail(fn, "options must be a table, got %s", type(opts)) end
-  opts = opts or {}
-  fn = opts.name or fn
-  local allowed = keyset(kind)
-  for k in pairs(opts) do
-    if not allowed[k] then fail(fn, "unknown option '%s'", tostring(k)) end
-  end
-  local o = {name = fn, kind = kind}
-  o.norm = norm_of(fn, opts.norm)
-  o.eps = number_opt(fn, opts, "eps", DEFAULT_EPS[o.norm], function(v) return v >= 0 and finite(v) end,
-                     "a non-negative number")
-  o.tau = number_opt(fn, opts, "tau", 1, function(v) return v > 0 and finite(v) end, "a positive number")
-  o.loss = opts.loss or "ce"
-  if o.loss ~= "ce" and o.loss ~= "cw" and o.loss ~= "dlr" then
-    fail(fn, "unknown loss '%s' (expected 'ce', 'cw' or 'dlr')", tostring(o.loss))
-  end
+  if type(opts) == "table" and type(opts.name) == "string" then fn = opts.name end
+  local o = CHECK[kind](opts, fn)
+  o.name, o.kind = fn, kind
+  o.norm = norm_of(fn, o.norm)
+  o.eps = o.eps or DEFAULT_EPS[o.norm]
+  o.tau = o.tau or 1
+  o.loss = loss_of(fn, o.loss or "ce")
   o.lo, o.hi = 0, 1
-  if opts.bounds ~= nil then
-    local b = opts.bounds
-    if type(b) ~= "table" or type(b[1]) ~= "number" or type(b[2]) ~= "number" or not (b[1] < b[2]) then
+  if o.bounds ~= nil then
+    local b = o.bounds
+    if type(b[1]) ~= "number" or type(b[2]) ~= "number" or not (b[1] < b[2]) then
       fail(fn, "bounds must be a pair {lo, hi} with lo < hi")
     end
     o.lo, o.hi = b[1], b[2]
   end
-  o.check = bool_opt(fn, opts, "check", false)
-  if opts.on_step ~= nil and not is_callable(opts.on_step) then
-    fail(fn, "on_step must be a function, got %s", type(opts.on_step))
-  end
-  o.on_step = opts.on_step
-  o.seed = integer_opt(fn, opts, "seed", nil, math.mininteger)
-  o.batch = integer_opt(fn, opts, "batch", nil, 1)
-  o.target = opts.target
-  if opts.targeted == nil then o.targeted = opts.target ~= nil
-  else
-    o.targeted = bool_opt(fn, opts, "targeted", false)
-    if not o.targeted and opts.target ~= nil then fail(fn, "a target was given but targeted = false") end
-  end
+  if o.targeted == nil then o.targeted = o.target ~= nil
+  elseif not o.targeted and o.target ~= nil then fail(fn, "a target was given but targeted = false") end
   if o.targeted and o.target == nil then
     fail(fn, "a targeted attack needs a target (labels, 'random' or 'least_likely')")
   end
-  if kind == "pgd" then
-    o.alpha = number_opt(fn, opts, "alpha", o.norm == "linf" and 2 / 255 or o.eps / 4,
-                         function(v) return v >= 0 and finite(v) end, "a non-negative number")
-    o.steps = integer_opt(fn, opts, "steps", 20, 0)
-    o.random_start = bool_opt(fn, opts, "random_start", true)
-    o.restarts = integer_opt(fn, opts, "restarts", 1, 1)
-  elseif kind == "apgd" then
-    o.steps = integer_opt(fn, opts, "steps", 100, 1)
-    o.rho = number_opt(fn, opts, "rho", 0.75, function(v) return v >= 0 and v <= 1 end, "a number in [0, 1]")
-    o.momentum = number_opt(fn, opts, "momentum", 0.75, function(v) return v >= 0 and v <= 1 end,
-                            "a number in [0, 1]")
-    o.restarts = integer_opt(fn, opts, "restarts", 1, 1)
-    o.random_start = bool_opt(fn, opts, "random_start", true)
-  end
+  if kind == "pgd" then o.alpha = o.alpha or (o.norm == "linf" and 2 / 255 or o.eps / 4) end
   return o
 end
 
@@ -241,46 +186,18 @@ end
 
 -- ---------------------------------------------------------------- model state
 
--- Evaluation mode for every module (remembering each one's flag), grad mode on, and the seeded
--- generator; all restored afterwards, also when the attack fails.
-local function enter(model, o)
-  local st = {}
-  if type(model) == "table" then
-    local mods = {model}
-    if type(model.modules) == "function" then mods = model:modules() end
-    st.modes = {}
-    for _, m in ipairs(mods) do
-      if type(m) == "table" then st.modes[#st.modes + 1] = {m, m.training} end
-    end
-    st.top = model.training
-    if type(model.evaluate) == "function" then model:evaluate()
-    elseif type(model.eval) == "function" then model:eval()
-    elseif type(model.train) == "function" then model:train(false)
-    elseif model.training ~= nil then model.training = false end
-  end
-  st.grad = tau.set_grad_enabled(true)
+-- Evaluation mode for every module (each one's own flag restored afterwards), grad mode on, and
+-- the seeded generator; all restored afterwards, also when the attack fails.
+local function guarded(model, o, body, ...)
+  local grad = tau.set_grad_enabled(true)
+  local rng
   if o.seed then
-    st.rng = tau.get_rng_state()
+    rng = tau.get_rng_state()
     tau.manual_seed(o.seed)
   end
-  return st
-end
-
-local function leave(model, st)
-  tau.set_grad_enabled(st.grad)
-  if st.rng then tau.set_rng_state(st.rng) end
-  if st.modes then
-    if st.top and type(model.train) == "function" then model:train(true) end
-    for _, e in ipairs(st.modes) do
-      if e[1].training ~= e[2] then e[1].training = e[2] end
-    end
-  end
-end
-
-local function guarded(model, o, body, ...)
-  local st = enter(model, o)
-  local r = table.pack(pcall(body, ...))
-  leave(model, st)
+  local r = table.pack(pcall(with_eval, model, body, ...))
+  tau.set_grad_enabled(grad)
+  if rng then tau.set_rng_state(rng) end
   if not r[1] then error(r[2], 0) end
   return table.unpack(r, 2, r.n)
 end
@@ -561,14 +478,15 @@ function M.pgd(model, x, y, opts) return run("pgd", "tau.attack.pgd", model, x, 
 function M.apgd(model, x, y, opts) return run("apgd", "tau.attack.apgd", model, x, y, opts) end
 
 --- tau.attack.accuracy(model, x, y, {batch}) -> fraction correct, count correct
+local accuracy_opts = tau.options.spec("tau.attack.accuracy", {batch = {"integer", min = 1}, name = "string"})
 function M.accuracy(model, x, y, opts)
-  local fn = (opts and opts.name) or "tau.attack.accuracy"
-  if opts ~= nil and type(opts) ~= "table" then fail(fn, "options must be a table, got %s", type(opts)) end
+  local fn = type(opts) == "table" and type(opts.name) == "string" and opts.name or "tau.attack.accuracy"
+  local o = accuracy_opts(opts, fn)
   if not is_callable(model) then fail(fn, "model must be callable (a function or a module), got %s", type(model)) end
   if not tau.is_tensor(x) or x:dim() < 1 then fail(fn, "images must be a tensor (N, ...)") end
   local n = x:size(1)
   y = labels_of(fn, y, n, "labels")
-  local b = opts and opts.batch or math.max(n, 1)
+  local b = o.batch or math.max(n, 1)
   local correct = guarded(model, {}, function()
     local c = 0
     for s = 1, n, b do
@@ -585,14 +503,24 @@ end
 --- tau.attack.transfer(source, target, x, y, opts) -> x_adv, target accuracy on x_adv, info
 --- Crafts on the source model (opts.attack = "pgd" | "fgsm" | "apgd", the rest as for it) and
 --- evaluates the target; info adds source_accuracy and target_clean_accuracy.
+-- its options: `attack` and those of that attack (tau.options.specs lists pgd's, the default)
+local TRANSFER = {}
+for _, kind in ipairs{"fgsm", "apgd", "pgd"} do
+  local spec = {attack = "string"}
+  for k, v in pairs(COMMON) do spec[k] = v end
+  for k, v in pairs(KEYS[kind]) do spec[k] = v end
+  TRANSFER[kind] = tau.options.spec("tau.attack.transfer", spec)
+end
+
 function M.transfer(source, target, x, y, opts)
   local fn = "tau.attack.transfer"
   if opts ~= nil and type(opts) ~= "table" then fail(fn, "options must be a table, got %s", type(opts)) end
+  local kind = opts and opts.attack or "pgd"
+  if not BATCH[kind] then fail(fn, "unknown attack '%s' (expected 'pgd', 'fgsm' or 'apgd')", tostring(kind)) end
+  TRANSFER[kind](opts)
   local a = {}
   for k, v in pairs(opts or {}) do a[k] = v end
-  local kind = a.attack or "pgd"
   a.attack = nil
-  if not BATCH[kind] then fail(fn, "unknown attack '%s' (expected 'pgd', 'fgsm' or 'apgd')", tostring(kind)) end
   a.name = a.name or fn
   local xa, info = run(kind, "tau.attack." .. kind, source, x, y, a)
   local acc = M.accuracy(target, xa, y, {batch = a.batch, name = fn})
@@ -603,31 +531,34 @@ function M.transfer(source, target, x, y, opts)
 end
 
 --- tau.attack.loss(logits, y, {loss = "ce", tau = 1, target}) -> (N) per-sample attack objective
+local objective_spec = {loss = {"string", default = "ce"}, tau = {"number", above = 0, finite = true, default = 1},
+                        target = "any"}
+local loss_opts = tau.options.spec("tau.attack.loss", objective_spec)
 function M.loss(logits, y, opts)
   local fn = "tau.attack.loss"
-  opts = opts or {}
-  local o = {loss = opts.loss or "ce", tau = opts.tau or 1, name = fn}
-  if o.loss ~= "ce" and o.loss ~= "cw" and o.loss ~= "dlr" then
-    fail(fn, "unknown loss '%s' (expected 'ce', 'cw' or 'dlr')", tostring(o.loss))
-  end
+  local o = loss_opts(opts)
+  o.name = fn
+  loss_of(fn, o.loss)
   if not tau.is_tensor(logits) or logits:dim() ~= 2 then fail(fn, "logits must be a tensor (N, K)") end
   local n = logits:size(1)
   y = labels_of(fn, y, n, "labels")
-  local t = opts.target and labels_of(fn, opts.target, n, "target labels") or nil
+  local t = o.target and labels_of(fn, o.target, n, "target labels") or nil
   return objective(logits, y, t, o)
 end
 
 --- tau.attack.input_grad(model, x, y, {loss, tau, target}) -> gradient of the summed objective
 --- w.r.t. x, the per-sample objective, the logits (model in evaluation mode, parameters untouched)
+local input_grad_opts = tau.options.spec("tau.attack.input_grad", objective_spec)
 function M.input_grad(model, x, y, opts)
   local fn = "tau.attack.input_grad"
-  opts = opts or {}
-  local o = {loss = opts.loss or "ce", tau = opts.tau or 1, name = fn}
+  local o = input_grad_opts(opts)
+  o.name = fn
+  loss_of(fn, o.loss)
   if not is_callable(model) then fail(fn, "model must be callable (a function or a module), got %s", type(model)) end
   if not tau.is_tensor(x) or x:dim() < 1 then fail(fn, "images must be a tensor (N, ...)") end
   local n = x:size(1)
   y = labels_of(fn, y, n, "labels")
-  local t = opts.target and labels_of(fn, opts.target, n, "target labels") or nil
+  local t = o.target and labels_of(fn, o.target, n, "target labels") or nil
   return guarded(model, o, function() return input_grad(fn, model, x:detach(), y, t, o) end)
 end
 

@@ -38,6 +38,7 @@
 -- translate] pixels and scale ~ U[1 - scale, 1 + scale] (scale < 1), from a generator seeded
 -- from (seed, position in the batch), and returns the warps it drew.
 local tau = require "tau"
+local raise = require("tau.util").raise
 local C = tau._corrupt
 
 local M = {}
@@ -53,41 +54,16 @@ end
 -- Errors are raised at the caller's line, not inside this file: the C functions run under
 -- pcall, where their messages carry no position, and are re-raised at level 3 (the caller of
 -- the public function). The public functions must therefore not tail-call `call`.
-local function call(fn, ...)
-  local r = table.pack(pcall(fn, ...))
-  if not r[1] then error(r[2], 3) end
-  return table.unpack(r, 2, r.n)
-end
-
--- Returns the options table, or nil and a message. Unknown keys are refused, so that a
--- misspelt option (`seeds = 3`) is not silently ignored.
-local function options(fn, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    return nil, string.format("%s: options must be a table, got %s", fn, type(opts))
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      table.sort(names)
-      return nil, string.format("%s: unknown option '%s' (valid: %s)", fn, tostring(k),
-                                table.concat(names, ", "))
-    end
-  end
-  return opts
-end
-
 local function default(v, d)
   if v == nil then return d end
   return v
 end
 
-local APPLY_KEYS = {seed = true, frost_dir = true}
+-- The values are checked by tau._corrupt, which names each in its messages.
+local apply_opts = tau.options.spec("tau.corrupt.apply", {seed = "any", frost_dir = "any"})
 
 function M.apply(x, name, severity, opts)
-  local o, err = options("tau.corrupt.apply", opts, APPLY_KEYS)
-  if not o then error(err, 2) end
+  local o = apply_opts(opts)
   local frost_dir = o.frost_dir
   if frost_dir == nil then
     local env = os.getenv("TAU_FROST_DIR")
@@ -95,39 +71,32 @@ function M.apply(x, name, severity, opts)
   elseif frost_dir == false then
     frost_dir = nil
   end
-  local y = call(C.apply, x, name, severity, o.seed, frost_dir)
-  return y
+  return (C.apply(x, name, severity, o.seed, frost_dir))
 end
 
-function M.is_deterministic(name)
-  local d = call(C.is_deterministic, name)
-  return d
-end
+function M.is_deterministic(name) return (C.is_deterministic(name)) end
 
-local SHIFT_KEYS = {rotate = true, translate = true, scale = true, border = true, fill = true}
+local shift_opts = tau.options.spec("tau.corrupt.shift",
+                                    {rotate = "any", translate = "any", scale = "any", border = "any", fill = "any"})
 
 function M.shift(x, opts)
   local fn = "tau.corrupt.shift"
-  local o, err = options(fn, opts, SHIFT_KEYS)
-  if not o then error(err, 2) end
+  local o = shift_opts(opts)
   local t = default(o.translate, {0, 0})
   if type(t) ~= "table" or #t ~= 2 then
-    error(string.format("%s: option 'translate' must be a table {dx, dy} of two numbers, got %s", fn,
-                        type(t) == "table" and ("a table of " .. #t .. " values") or type(t)), 2)
+    raise(string.format("%s: option 'translate' must be a table {dx, dy} of two numbers, got %s", fn,
+                        type(t) == "table" and ("a table of " .. #t .. " values") or type(t)))
   end
-  local y = call(C.shift, x, default(o.rotate, 0), t[1], t[2], default(o.scale, 1), o.border, o.fill)
-  return y
+  return (C.shift(x, default(o.rotate, 0), t[1], t[2], default(o.scale, 1), o.border, o.fill))
 end
 
-local RANDOM_KEYS = {rotate = true, translate = true, scale = true, seed = true, border = true,
-                     fill = true}
+local random_shift_opts = tau.options.spec("tau.corrupt.random_shift",
+  {rotate = "any", translate = "any", scale = "any", seed = "any", border = "any", fill = "any"})
 
 function M.random_shift(x, opts)
-  local o, err = options("tau.corrupt.random_shift", opts, RANDOM_KEYS)
-  if not o then error(err, 2) end
-  local y, warps = call(C.random_shift, x, default(o.rotate, 0), default(o.translate, 0),
-                        default(o.scale, 0), o.seed, o.border, o.fill)
-  return y, warps
+  local o = random_shift_opts(opts)
+  return C.random_shift(x, default(o.rotate, 0), default(o.translate, 0), default(o.scale, 0), o.seed, o.border,
+                        o.fill)
 end
 
 return M

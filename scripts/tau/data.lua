@@ -2,19 +2,12 @@
 -- gives them the DESIGN section 4 interface: constructors taking option tables, subsets, and
 -- seeded loaders yielding (N, C, H, W) float batches with int32 labels 1..C.
 local tau = require "tau"
+local raise = require("tau.util").raise
 local raw = tau._data
 local data = {}
 
 local Dataset = {}
 Dataset.__index = Dataset
-
--- Runs a C loader; its errors (which name the file and the problem) are raised at the line
--- that called the tau.data constructor, not inside this module.
-local function load(loader, ...)
-  local ok, ud = pcall(loader, ...)
-  if not ok then error(ud, 3) end
-  return ud
-end
 
 local function wrap(ud, name)
   local info = ud:info()
@@ -29,14 +22,14 @@ Dataset.__len = Dataset.size
 function Dataset:_index(i)
   if self.indices then
     local j = self.indices[i]
-    if not j then error(string.format("Dataset:get: index %s out of range 1..%d", tostring(i), #self.indices), 3) end
+    if not j then raise(string.format("Dataset:get: index %s out of range 1..%d", tostring(i), #self.indices)) end
     return j
   end
   return i
 end
 
 function Dataset:get(i)
-  if math.type(i) ~= "integer" then error("Dataset:get: index must be an integer, got " .. tostring(i), 2) end
+  if math.type(i) ~= "integer" then raise("Dataset:get: index must be an integer, got " .. tostring(i)) end
   return self.raw:get(self:_index(i))
 end
 
@@ -59,21 +52,23 @@ end
 
 -- A view on some samples: a list of positions, or {first = a, last = b}, or a count n (the
 -- first n).
+local subset_range = tau.options.spec("Dataset:subset", {first = "integer", last = "integer"})
 function Dataset:subset(sel)
   local idx, n = {}, self:size()
   -- positions are checked here, so a bad selection fails at once rather than at a later get
   local function at(i)
     if math.type(i) ~= "integer" or i < 1 or i > n then
-      error(string.format("Dataset:subset: position %s out of range 1..%d", tostring(i), n), 3)
+      raise(string.format("Dataset:subset: position %s out of range 1..%d", tostring(i), n))
     end
     return self:_index(i)
   end
   if type(sel) == "number" then
     for i = 1, math.min(sel, n) do idx[i] = at(i) end
   elseif type(sel) ~= "table" then
-    error("Dataset:subset: expected a list of positions, {first = a, last = b} or a count, got " .. type(sel), 2)
-  elseif sel.first or sel.last then
-    for i = sel.first or 1, sel.last or n do idx[#idx + 1] = at(i) end
+    raise("Dataset:subset: expected a list of positions, {first = a, last = b} or a count, got " .. type(sel))
+  elseif sel[1] == nil and next(sel) ~= nil then
+    local r = subset_range(sel) -- {frist = 2} is refused, not read as an empty list
+    for i = r.first or 1, r.last or n do idx[#idx + 1] = at(i) end
   else
     for k, i in ipairs(sel) do idx[k] = at(i) end
   end
@@ -88,61 +83,55 @@ function Dataset:__tostring()
                        self.channels, self.height, self.width, self.classes)
 end
 
--- The options table (or {}); keys outside `allowed` (a space-separated list) are refused, so a
--- misspelt option (suffle = true) is not silently ignored.
-local function opts_of(fn, o, allowed, what)
-  if o == nil then return {} end
-  if type(o) ~= "table" then error(fn .. ": " .. (what or "options") .. " must be a table, got " .. type(o), 3) end
-  for k in pairs(o) do
-    if type(k) ~= "string" or not (" " .. allowed .. " "):find(" " .. k .. " ", 1, true) then
-      error(string.format("%s: unknown %s '%s' (valid: %s)", fn, what and what .. " option" or "option", tostring(k),
-                          allowed:gsub(" ", ", ")), 3)
-    end
-  end
-  return o
+local spec = tau.options.spec
+local root_split = {root = "string", split = "string"}
+local function required_root(t)
+  local c = {root = {"string", required = true}}
+  for k, v in pairs(t) do c[k] = c[k] or v end
+  return c
 end
 
+local fashion_mnist_opts = spec("tau.data.fashion_mnist", root_split)
 function data.fashion_mnist(o)
-  o = opts_of("tau.data.fashion_mnist", o, "root split")
-  return wrap(load(raw.fashion_mnist, o.root, o.split or "train"), "fashion_mnist/" .. (o.split or "train"))
+  o = fashion_mnist_opts(o)
+  return wrap(raw.fashion_mnist(o.root, o.split or "train"), "fashion_mnist/" .. (o.split or "train"))
 end
 
+local mnist_opts = spec("tau.data.mnist", required_root(root_split))
 function data.mnist(o)
-  o = opts_of("tau.data.mnist", o, "root split")
-  if not o.root then error("tau.data.mnist: option 'root' is required", 2) end
-  return wrap(load(raw.mnist, o.root, o.split or "train"), "mnist/" .. (o.split or "train"))
+  o = mnist_opts(o)
+  return wrap(raw.mnist(o.root, o.split or "train"), "mnist/" .. (o.split or "train"))
 end
 
+local cifar10_opts = spec("tau.data.cifar10", required_root(root_split))
 function data.cifar10(o)
-  o = opts_of("tau.data.cifar10", o, "root split")
-  if not o.root then error("tau.data.cifar10: option 'root' is required", 2) end
-  return wrap(load(raw.cifar10, o.root, o.split or "train"), "cifar10/" .. (o.split or "train"))
+  o = cifar10_opts(o)
+  return wrap(raw.cifar10(o.root, o.split or "train"), "cifar10/" .. (o.split or "train"))
 end
 
+local cifar100_opts = spec("tau.data.cifar100", required_root{split = "string", labels = {"string", default = "fine"}})
 function data.cifar100(o)
-  o = opts_of("tau.data.cifar100", o, "root split labels")
-  if not o.root then error("tau.data.cifar100: option 'root' is required", 2) end
-  local labels = o.labels or "fine"
-  if labels ~= "fine" and labels ~= "coarse" then
-    error("tau.data.cifar100: labels must be 'fine' or 'coarse', got " .. tostring(labels), 2)
+  o = cifar100_opts(o)
+  if o.labels ~= "fine" and o.labels ~= "coarse" then
+    raise("tau.data.cifar100: labels must be 'fine' or 'coarse', got " .. tostring(o.labels))
   end
-  return wrap(load(raw.cifar100, o.root, o.split or "train", labels == "coarse"), "cifar100/" .. (o.split or "train"))
+  return wrap(raw.cifar100(o.root, o.split or "train", o.labels == "coarse"), "cifar100/" .. (o.split or "train"))
 end
 
+local tiny_imagenet_opts = spec("tau.data.tiny_imagenet", required_root(root_split))
 function data.tiny_imagenet(o)
-  o = opts_of("tau.data.tiny_imagenet", o, "root split")
-  if not o.root then error("tau.data.tiny_imagenet: option 'root' is required", 2) end
-  return wrap(load(raw.tiny_imagenet, o.root, o.split or "train"), "tiny_imagenet/" .. (o.split or "train"))
+  o = tiny_imagenet_opts(o)
+  return wrap(raw.tiny_imagenet(o.root, o.split or "train"), "tiny_imagenet/" .. (o.split or "train"))
 end
 
+local image_folder_opts = spec("tau.data.image_folder", required_root{channels = {"integer", default = 0}})
 function data.image_folder(o)
-  o = opts_of("tau.data.image_folder", o, "root channels")
-  if not o.root then error("tau.data.image_folder: option 'root' is required", 2) end
-  return wrap(load(raw.image_folder, o.root, o.channels or 0), o.root)
+  o = image_folder_opts(o)
+  return wrap(raw.image_folder(o.root, o.channels), o.root)
 end
 
 function data.cifar_files(paths, variant)
-  return wrap(load(raw.cifar_files, paths, variant or "cifar10"), "cifar")
+  return wrap(raw.cifar_files(paths, variant or "cifar10"), "cifar")
 end
 
 -- The usual per-channel statistics, for normalize = data.stats.cifar10 and the like.
@@ -156,29 +145,26 @@ data.stats = {
 --                               augment = {crop = pad, flip = bool}, start = 0}) do ... end
 -- One pass over ds. With shuffle, the order depends on (seed, epoch) alone; augmentation draws
 -- depend on (seed, epoch, batch number), so a pass is reproducible whatever the thread count.
+local loader_opts = spec("tau.data.loader", {
+  batch = {"integer", min = 1, default = 128}, shuffle = {"boolean", default = false},
+  seed = {"integer", default = 0}, epoch = {"integer", default = 0}, drop_last = {"boolean", default = false},
+  start = {"integer", min = 0, default = 0},
+  normalize = {"table", default = {}, fields = {mean = "number|table", std = "number|table"}},
+  augment = {"table", default = {}, fields = {crop = {"integer", default = 0}, flip = {"boolean", default = false}}},
+})
+
 function data.loader(ds, o)
-  if getmetatable(ds) ~= Dataset then error("tau.data.loader: argument 1 must be a data set", 2) end
-  o = opts_of("tau.data.loader", o, "batch shuffle seed epoch drop_last normalize augment start")
-  local bs = o.batch or 128
-  if math.type(bs) ~= "integer" or bs < 1 then error("tau.data.loader: batch must be a positive integer", 2) end
+  if getmetatable(ds) ~= Dataset then raise("tau.data.loader: argument 1 must be a data set") end
+  o = loader_opts(o)
+  local bs = o.batch
   local n = ds:size()
-  local function int_opt(key, min)
-    local v = o[key] or 0
-    local i = math.type(v) and math.tointeger(v)
-    if not i or (min and i < min) then
-      error(string.format("tau.data.loader: %s must be %sinteger, got %s", key, min and "a non-negative " or "an ",
-                          tostring(v)), 3)
-    end
-    return i
-  end
-  local seed, epoch, start = int_opt("seed"), int_opt("epoch"), int_opt("start", 0)
+  local seed, epoch, start = o.seed, o.epoch, o.start
   local mixed = raw.seed_mix(seed, epoch)
   local order
   if o.shuffle and n > 0 then
     order = raw.permutation(n, mixed):totable()
   end
-  local aug = opts_of("tau.data.loader", o.augment, "crop flip", "augment")
-  local norm = opts_of("tau.data.loader", o.normalize, "mean std", "normalize")
+  local aug, norm = o.augment, o.normalize
   local nb = o.drop_last and n // bs or (n + bs - 1) // bs
   -- start: resume a pass after its first `start` batches (same order and augmentation)
   local b = start
@@ -191,7 +177,7 @@ function data.loader(ds, o)
     local last = math.min(b * bs, n)
     local pos = {}
     for i = first, last do pos[#pos + 1] = order and order[i] or i end
-    return ds:batch(pos, {pad = aug.crop or 0, flip = aug.flip or false, mean = norm.mean, std = norm.std,
+    return ds:batch(pos, {pad = aug.crop, flip = aug.flip, mean = norm.mean, std = norm.std,
                           seed = raw.seed_mix(mixed, b)})
   end, __len = function() return nb end})
   return it

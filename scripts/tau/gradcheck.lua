@@ -4,17 +4,22 @@
 -- every output element is checked. Returns true, or false and a message (or raises, when
 -- opts.raise is true).
 local tau = require "tau"
+local raise = require("tau.util").raise
+
+local gradcheck_opts = tau.options.spec("tau.gradcheck", {
+  eps = {"number", above = 0, default = 1e-3}, atol = {"number", min = 0, default = 1e-2},
+  rtol = {"number", min = 0, default = 1e-2}, raise = {"boolean", default = false}, seed = {"integer", default = 1234}})
 
 local function gradcheck(fn, inputs, opts)
-  opts = opts or {}
-  local eps, atol, rtol = opts.eps or 1e-3, opts.atol or 1e-2, opts.rtol or 1e-2
-  if type(fn) ~= "function" then error("tau.gradcheck: argument 1 must be a function", 2) end
-  if type(inputs) ~= "table" then error("tau.gradcheck: argument 2 must be a list of inputs", 2) end
+  opts = gradcheck_opts(opts)
+  local eps, atol, rtol = opts.eps, opts.atol, opts.rtol
+  if type(fn) ~= "function" then raise("tau.gradcheck: argument 1 must be a function") end
+  if type(inputs) ~= "table" then raise("tau.gradcheck: argument 2 must be a list of inputs") end
   local out = fn(table.unpack(inputs))
-  if not tau.is_tensor(out) then error("tau.gradcheck: fn must return a tensor", 2) end
+  if not tau.is_tensor(out) then raise("tau.gradcheck: fn must return a tensor") end
   -- a fixed weighting w so that d(sum(out * w)) checks every output element
   local state = tau.get_rng_state()
-  tau.manual_seed(opts.seed or 1234)
+  tau.manual_seed(opts.seed)
   local w = tau.rand(out:size()) + 0.5
   tau.set_rng_state(state)
   local wrt, idx = {}, {}
@@ -24,7 +29,7 @@ local function gradcheck(fn, inputs, opts)
       idx[#idx + 1] = i
     end
   end
-  if #wrt == 0 then error("tau.gradcheck: no input requires grad", 2) end
+  if #wrt == 0 then raise("tau.gradcheck: no input requires grad") end
   local analytic = tau.grad((out * w):sum(), wrt)
   local function objective()
     return tau.no_grad(function() return (fn(table.unpack(inputs)) * w):sum():item() end)
@@ -43,7 +48,7 @@ local function gradcheck(fn, inputs, opts)
       if math.abs(num - ana) > atol + rtol * math.abs(num) or ana ~= ana then
         local msg = string.format("tau.gradcheck: input %d, element %d: analytic %.6g, numerical %.6g",
                                   idx[k], e, ana, num)
-        if opts.raise then error(msg, 2) end
+        if opts.raise then raise(msg) end
         return false, msg
       end
     end

@@ -5,10 +5,11 @@
 -- Nesting is written with "/" (model/conv1.weight), so the dotted keys of a state_dict keep
 -- their usual names: tau.save(path, model:state_dict()) writes "conv1.weight".
 local tau = require "tau"
+local raise = require("tau.util").raise
 local io_ = {}
 
 -- Errors inside flatten are raised without a position; save re-raises them at its caller.
-local function fail(msg) error(msg, 0) end
+local fail = raise
 
 local function flatten(prefix, v, names, tensors, meta, seen)
   if tau.is_tensor(v) then
@@ -69,17 +70,14 @@ local function header_digest(names, tensors, meta)
 end
 
 function io_.save(path, tbl, metadata)
-  if type(path) ~= "string" then error("tau.save: argument 1 must be a file path", 2) end
-  if type(tbl) ~= "table" then error("tau.save: argument 2 must be a table, got " .. type(tbl), 2) end
+  if type(path) ~= "string" then raise("tau.save: argument 1 must be a file path") end
+  if type(tbl) ~= "table" then raise("tau.save: argument 2 must be a table, got " .. type(tbl)) end
   local names, tensors, meta = {}, {}, {}
-  local ok, err = pcall(flatten, "", tbl, names, tensors, meta, {})
-  if not ok then error(err, 2) end
+  flatten("", tbl, names, tensors, meta, {})
   for k, v in pairs(metadata or {}) do meta["m:" .. tostring(k)] = tostring(v) end
   meta["tau.version"] = tau.version
   meta[HEADER_KEY] = header_digest(names, tensors, meta)
-  -- under pcall the C error carries no position; raised again at the caller's line
-  ok, err = pcall(tau._st_write, path, names, tensors, meta)
-  if not ok then error(err, 2) end
+  tau._st_write(path, names, tensors, meta)
 end
 
 local function insert(root, dotted, v)
@@ -112,15 +110,14 @@ end
 -- Returns the nested table, and the user metadata given to save (or the raw metadata of a file
 -- written by another tool).
 function io_.load(path)
-  if type(path) ~= "string" then error("tau.load: argument 1 must be a file path", 2) end
-  local ok, tensors, meta = pcall(tau._st_read, path)
-  if not ok then error(tensors, 2) end
+  if type(path) ~= "string" then raise("tau.load: argument 1 must be a file path") end
+  local tensors, meta = tau._st_read(path)
   if meta[HEADER_KEY] then
     local names, list = {}, {}
     for name, t in pairs(tensors) do names[#names + 1], list[#list + 1] = name, t end
     if header_digest(names, list, meta) ~= meta[HEADER_KEY] then
-      error("tau.load: '" .. path .. "': header checksum mismatch: a name, shape or value in the header was altered " ..
-            "(the file is corrupt)", 2)
+      raise("tau.load: '" .. path .. "': header checksum mismatch: a name, shape or value in the header was altered " ..
+            "(the file is corrupt)")
     end
   end
   local out, user = {}, {}

@@ -8,6 +8,7 @@
 -- params is a list of tensors, or a list of groups {params = {...}, lr = ..., ...} whose
 -- options override the defaults. Parameters without a gradient are skipped by step().
 local tau = require "tau"
+local raise = require("tau.util").raise
 
 local optim = {}
 
@@ -19,10 +20,9 @@ local function copy(t)
   return c
 end
 
-local function check_number(v, what, fn, lo, hi)
-  if type(v) ~= "number" or v ~= v or (lo and v < lo) or (hi and v > hi) then
-    local range = lo and hi and string.format(" in [%g, %g]", lo, hi) or lo and string.format(" >= %g", lo) or ""
-    error(string.format("%s: %s must be a number%s, got %s", fn, what, range, tostring(v)), 0)
+local function check_beta(v, what, fn)
+  if type(v) ~= "number" or not (v >= 0 and v < 1) then
+    raise(string.format("%s: %s must be a number in [0, 1), got %s", fn, what, tostring(v)))
   end
 end
 
@@ -32,8 +32,9 @@ local Optimizer = {}
 Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
--- A new optimiser class; defaults are filled into each group, validate(group, fn) checks one.
-local function class(name, defaults, validate)
+-- A new optimiser class. spec declares its options (with their defaults, filled into each
+-- group); a group may override any of them. validate(group, fn) checks what spans several keys.
+local function class(name, spec, validate)
   local cls = setmetatable({}, {__index = Optimizer})
   -- opt.lr reads the first group's current rate, for logging
   cls.__index = function(self, k)
@@ -41,16 +42,21 @@ local function class(name, defaults, validate)
     return cls[k]
   end
   cls.__name = name
-  cls.defaults = defaults
+  cls.check_opts = tau.options.spec("tau.optim." .. name, spec)
+  local group_spec = {params = "table", initial_lr = "number"}
+  for k, v in pairs(spec) do
+    group_spec[k] = type(v) == "table" and {v[1], min = v.min, max = v.max} or v -- no defaults in a group
+  end
+  cls.check_group = tau.options.spec("tau.optim." .. name .. " (parameter group)", group_spec)
+  cls.defaults = cls.check_opts({})
   cls.validate = validate
   return setmetatable(cls, {__index = Optimizer, __call = function(c, params, opts) return c.new(c, params, opts) end})
 end
 
 function Optimizer.new(cls, params, opts)
   local fn = "tau.optim." .. cls.__name
-  opts = opts or {}
-  if type(params) ~= "table" then error(fn .. ": params must be a list of tensors or of groups, got " .. type(params), 2) end
-  if type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 2) end
+  if type(params) ~= "table" then raise(fn .. ": params must be a list of tensors or of groups, got " .. type(params)) end
+  opts = cls.check_opts(opts)
   local self = setmetatable({param_groups = {}, state = {}, fn = fn}, cls)
   local groups = params
   local first = params[1]
@@ -60,22 +66,22 @@ function Optimizer.new(cls, params, opts)
   local seen = {}
   for gi, g in ipairs(groups) do
     if type(g) ~= "table" or type(g.params) ~= "table" then
-      error(string.format("%s: group %d must be a table with a list 'params'", fn, gi), 2)
+      raise(string.format("%s: group %d must be a table with a list 'params'", fn, gi))
     end
+    cls.check_group(g)
     local group = {}
-    for k, v in pairs(cls.defaults) do group[k] = type(v) == "table" and copy(v) or v end
     for k, v in pairs(opts) do group[k] = type(v) == "table" and copy(v) or v end
     for k, v in pairs(g) do if k ~= "params" then group[k] = type(v) == "table" and copy(v) or v end end
     group.params = {}
     for i, p in ipairs(g.params) do
       if not tau.is_tensor(p) then
-        error(string.format("%s: parameter %d of group %d is not a tensor (%s)", fn, i, gi, type(p)), 2)
+        raise(string.format("%s: parameter %d of group %d is not a tensor (%s)", fn, i, gi, type(p)))
       end
-      if seen[p] then error(string.format("%s: parameter %d of group %d appears more than once", fn, i, gi), 2) end
+      if seen[p] then raise(string.format("%s: parameter %d of group %d appears more than once", fn, i, gi)) end
       seen[p] = true
       group.params[i] = p
     end
-    if group.lr == nil then error(fn .. ": a learning rate 'lr' is required", 2) end
+    if group.lr == nil then raise(fn .. ": a learning rate 'lr' is required") end
     cls.validate(group, fn)
     group.initial_lr = group.initial_lr or group.lr
     self.param_groups[gi] = group
@@ -137,29 +143,29 @@ end
 function Optimizer:load_state_dict(sd)
   local fn = self.fn .. ":load_state_dict"
   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" or type(sd.state) ~= "table" then
-    error(fn .. ": expected a table {state = ..., param_groups = ...} from state_dict()", 2)
+    raise(fn .. ": expected a table {state = ..., param_groups = ...} from state_dict()")
   end
   if #sd.param_groups ~= #self.param_groups then
-    error(string.format("%s: the state has %d parameter groups, this optimiser %d", fn, #sd.param_groups,
-                        #self.param_groups), 2)
+    raise(string.format("%s: the state has %d parameter groups, this optimiser %d", fn, #sd.param_groups,
+                        #self.param_groups))
   end
   local by_index = {}
   for gi, g in ipairs(self.param_groups) do
     local sg = sd.param_groups[gi]
     if #sg.params ~= #g.params then
-      error(string.format("%s: group %d has %d parameters in the state, %d in this optimiser", fn, gi,
-                          #sg.params, #g.params), 2)
+      raise(string.format("%s: group %d has %d parameters in the state, %d in this optimiser", fn, gi,
+                          #sg.params, #g.params))
     end
     for i, p in ipairs(g.params) do by_index[sg.params[i]] = p end
   end
   for idx, s in pairs(sd.state) do
     local p = by_index[idx]
-    if not p then error(string.format("%s: state for parameter %s, which no group lists", fn, tostring(idx)), 2) end
+    if not p then raise(string.format("%s: state for parameter %s, which no group lists", fn, tostring(idx))) end
     for _, k in ipairs(STATE_KEYS) do
       local v = s[k]
       if tau.is_tensor(v) and table.concat(v:size(), "x") ~= table.concat(p:size(), "x") then
-        error(string.format("%s: %s of parameter %d has size [%s], the parameter [%s]", fn, k, idx,
-                            table.concat(v:size(), ", "), table.concat(p:size(), ", ")), 2)
+        raise(string.format("%s: %s of parameter %d has size [%s], the parameter [%s]", fn, k, idx,
+                            table.concat(v:size(), ", "), table.concat(p:size(), ", ")))
       end
     end
   end
@@ -183,14 +189,12 @@ end
 
 -- SGD with momentum as PyTorch: buf = momentum * buf + (1 - dampening) * (g + wd * p), the
 -- first buffer being the gradient itself; nesterov steps along g + momentum * buf.
-local SGD = class("SGD", {momentum = 0, dampening = 0, weight_decay = 0, nesterov = false},
+local SGD = class("SGD", {lr = {"number", min = 0}, momentum = {"number", min = 0, default = 0},
+                         dampening = {"number", default = 0}, weight_decay = {"number", min = 0, default = 0},
+                         nesterov = {"boolean", default = false}},
   function(g, fn)
-    check_number(g.lr, "lr", fn, 0)
-    check_number(g.momentum, "momentum", fn, 0)
-    check_number(g.dampening, "dampening", fn)
-    check_number(g.weight_decay, "weight_decay", fn, 0)
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
-      error(fn .. ": nesterov momentum needs a momentum > 0 and zero dampening", 0)
+      raise(fn .. ": nesterov momentum needs a momentum > 0 and zero dampening")
     end
   end)
 optim.SGD = SGD
@@ -215,13 +219,14 @@ end
 -------------------------------------------------------------------------------- Adam, AdamW
 
 local function adam_validate(g, fn)
-  check_number(g.lr, "lr", fn, 0)
-  check_number(g.eps, "eps", fn, 0)
-  check_number(g.weight_decay, "weight_decay", fn, 0)
-  if type(g.betas) ~= "table" then error(fn .. ": betas must be a pair {beta1, beta2}", 0) end
-  check_number(g.betas[1], "beta1", fn, 0, 1)
-  check_number(g.betas[2], "beta2", fn, 0, 1)
-  if g.betas[1] >= 1 or g.betas[2] >= 1 then error(fn .. ": betas must be below 1", 0) end
+  check_beta(g.betas[1], "beta1", fn)
+  check_beta(g.betas[2], "beta2", fn)
+end
+
+local function adam_spec(weight_decay)
+  return {lr = {"number", min = 0, default = 1e-3}, betas = {"table", default = {0.9, 0.999}, desc = "a pair {beta1, beta2}"},
+          eps = {"number", min = 0, default = 1e-8}, weight_decay = {"number", min = 0, default = weight_decay},
+          amsgrad = {"boolean", default = false}}
 end
 
 local function adam_update(self, g, decoupled)
@@ -251,14 +256,12 @@ local function adam_update(self, g, decoupled)
 end
 
 -- Adam: L2 weight decay added to the gradient; bias-corrected moments.
-local Adam = class("Adam", {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0, amsgrad = false},
-                   adam_validate)
+local Adam = class("Adam", adam_spec(0), adam_validate)
 optim.Adam = Adam
 function Adam:update(g) adam_update(self, g, false) end
 
 -- AdamW: decoupled weight decay, p <- p * (1 - lr * weight_decay) before the Adam step.
-local AdamW = class("AdamW", {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2, amsgrad = false},
-                    adam_validate)
+local AdamW = class("AdamW", adam_spec(1e-2), adam_validate)
 optim.AdamW = AdamW
 function AdamW:update(g) adam_update(self, g, true) end
 
@@ -268,8 +271,8 @@ function AdamW:update(g) adam_update(self, g, true) end
 -- exceeds it); returns the norm before clipping. norm_type may be math.huge.
 function optim.clip_grad_norm(params, max_norm, norm_type)
   if tau.is_tensor(params) then params = {params} end
-  if type(params) ~= "table" then error("tau.optim.clip_grad_norm: params must be a list of tensors", 2) end
-  if type(max_norm) ~= "number" then error("tau.optim.clip_grad_norm: max_norm must be a number", 2) end
+  if type(params) ~= "table" then raise("tau.optim.clip_grad_norm: params must be a list of tensors") end
+  if type(max_norm) ~= "number" then raise("tau.optim.clip_grad_norm: max_norm must be a number") end
   return clip(params, max_norm, norm_type or 2)
 end
 
@@ -290,7 +293,7 @@ end
 
 local function new_schedule(cls, opt, o, fn)
   if type(opt) ~= "table" or type(opt.param_groups) ~= "table" then
-    error(fn .. ": argument 1 must be an optimiser", 0)
+    raise(fn .. ": argument 1 must be an optimiser")
   end
   local self = setmetatable({optimizer = opt, last_step = 0, o = o, fn = fn, per_step = false}, cls)
   self.base_lrs = {}
@@ -326,7 +329,7 @@ end
 
 function Schedule:load_state_dict(sd)
   if type(sd) ~= "table" or type(sd.last_step) ~= "number" then
-    error(self.fn .. ":load_state_dict: expected a table from state_dict()", 2)
+    raise(self.fn .. ":load_state_dict: expected a table from state_dict()")
   end
   self.last_step = sd.last_step
   if sd.base_lrs then self.base_lrs = copy(sd.base_lrs) end
@@ -346,17 +349,16 @@ end)
 -- optimiser step when steps_per_epoch is given (once per epoch with the default 1). Linear
 -- warmup over `warmup` epochs (rate (s + 1) / (W + 1) of the base at step s), then a half
 -- cosine from the base rate down to min_lr at the end of the last epoch.
+local cosine_opts = tau.options.spec("tau.optim.cosine", {
+  epochs = {"number", min = 0, required = true}, steps_per_epoch = {"number", min = 1, default = 1},
+  warmup = {"number", min = 0, default = 0}, min_lr = {"number", min = 0, default = 0}})
 function optim.cosine(opt, o)
   local fn = "tau.optim.cosine"
-  o = o or {}
-  check_number(o.epochs, "epochs", fn, 0)
-  local spe = o.steps_per_epoch or 1
-  check_number(spe, "steps_per_epoch", fn, 1)
-  local warmup = o.warmup or 0
-  check_number(warmup, "warmup", fn, 0)
+  o = cosine_opts(o)
+  local spe, warmup = o.steps_per_epoch, o.warmup
   local cfg = {total_steps = math.floor(o.epochs * spe + 0.5), warmup_steps = math.floor(warmup * spe + 0.5),
-               min_lr = o.min_lr or 0}
-  if cfg.warmup_steps > cfg.total_steps then error(fn .. ": warmup is longer than the schedule", 2) end
+               min_lr = o.min_lr}
+  if cfg.warmup_steps > cfg.total_steps then raise(fn .. ": warmup is longer than the schedule") end
   local s = new_schedule(Cosine, opt, cfg, fn)
   s.per_step = spe > 1
   return s
@@ -370,16 +372,18 @@ end)
 
 -- multistep(opt, {milestones = {30, 60}, gamma = 0.1}): the rate is multiplied by gamma once
 -- step() has been called milestone times (step() once per epoch, as PyTorch's MultiStepLR).
+local multistep_opts = tau.options.spec("tau.optim.multistep", {
+  milestones = {"table", required = true, desc = "a list of step counts"}, gamma = {"number", min = 0, default = 0.1}})
 function optim.multistep(opt, o)
   local fn = "tau.optim.multistep"
-  o = o or {}
-  if type(o.milestones) ~= "table" then error(fn .. ": milestones must be a list of step counts", 2) end
+  o = multistep_opts(o)
   local ms = {}
-  for i, m in ipairs(o.milestones) do check_number(m, "milestone", fn, 0); ms[i] = m end
+  for i, m in ipairs(o.milestones) do
+    if type(m) ~= "number" or not (m >= 0) then raise(string.format("%s: milestone %d must be a non-negative number, got %s", fn, i, tostring(m))) end
+    ms[i] = m
+  end
   table.sort(ms)
-  local gamma = o.gamma or 0.1
-  check_number(gamma, "gamma", fn, 0)
-  return new_schedule(MultiStep, opt, {milestones = ms, gamma = gamma}, fn)
+  return new_schedule(MultiStep, opt, {milestones = ms, gamma = o.gamma}, fn)
 end
 
 local StepLR = schedule("step_lr", function(self, base, s)
@@ -387,13 +391,11 @@ local StepLR = schedule("step_lr", function(self, base, s)
 end)
 
 -- step_lr(opt, {step_size, gamma = 0.1}): multiplied by gamma every step_size calls of step().
+local step_lr_opts = tau.options.spec("tau.optim.step_lr", {
+  step_size = {"number", min = 1, required = true}, gamma = {"number", min = 0, default = 0.1}})
 function optim.step_lr(opt, o)
-  local fn = "tau.optim.step_lr"
-  o = o or {}
-  check_number(o.step_size, "step_size", fn, 1)
-  local gamma = o.gamma or 0.1
-  check_number(gamma, "gamma", fn, 0)
-  return new_schedule(StepLR, opt, {step_size = o.step_size, gamma = gamma}, fn)
+  o = step_lr_opts(o)
+  return new_schedule(StepLR, opt, {step_size = o.step_size, gamma = o.gamma}, "tau.optim.step_lr")
 end
 
 return optim

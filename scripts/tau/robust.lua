@@ -6,12 +6,18 @@
 local tau = require "tau"
 local data = require "tau.data"
 local util = require "tau.util"
+local raise = util.raise
+local with_eval = require("tau.nn.module").with_eval
+local spec = tau.options.spec
+require "tau.attack" -- declares the attacks' options, which attack_accuracy and pgd_accuracy take
 local robust = {}
 
-local function opts_of(fn, o)
-  if o == nil then return {} end
-  if type(o) ~= "table" then error(fn .. ": options must be a table, got " .. type(o), 3) end
-  return o
+-- The options of an attack (tau.options.specs["tau.attack.pgd"], ...) plus extra ones.
+local function attack_spec(kind, extra)
+  local s = {}
+  for k, v in pairs(tau.options.specs["tau.attack." .. kind] or {}) do s[k] = v end
+  for k, v in pairs(extra) do s[k] = v end
+  return s
 end
 
 -- Runs body(x, y, b) over the batches of ds (raw images in [0, 1], in order).
@@ -23,49 +29,41 @@ local function each_batch(ds, bs, body)
   end
 end
 
-local function eval_mode(model)
-  -- a plain function from images to logits has no mode to set
-  if type(model) ~= "table" then return function() end end
-  local was = model.training
-  if model.evaluate then model:evaluate() end
-  return function() if was and model.train then model:train() end end
-end
-
 local function count_correct(model, x, y)
   return tau.no_grad(function() return model(x):argmax(2):eq(y):sum():item() end)
 end
 
+local clean_opts = spec("tau.robust.clean_accuracy", {batch = {"integer", min = 1, default = 256}})
 function robust.clean_accuracy(model, ds, o)
-  o = opts_of("tau.robust.clean_accuracy", o)
-  local restore = eval_mode(model)
+  o = clean_opts(o)
   local correct, n = 0, 0
-  local ok, err = pcall(each_batch, ds, o.batch or 256, function(x, y)
+  with_eval(model, each_batch, ds, o.batch, function(x, y)
     correct = correct + count_correct(model, x, y)
     n = n + y:size(1)
   end)
-  restore()
-  if not ok then error(err, 0) end
   return correct / math.max(n, 1)
 end
 
 -- Accuracy on corrupted copies of ds: o.names (default the 15 of CIFAR-10-C), o.severities
 -- (default 1..5) or o.severity, o.seed, o.frost_dir. Returns {acc = {name = {sev = acc}},
 -- by_name = {name = mean over severities}, mean = mean over all}.
+local corruption_opts = spec("tau.robust.corruption_accuracy", {
+  names = "table", severities = "table", severity = {"integer", min = 1, max = 5}, seed = {"integer", default = 0},
+  batch = {"integer", min = 1, default = 256}, frost_dir = "string|boolean"})
 function robust.corruption_accuracy(model, ds, o)
-  o = opts_of("tau.robust.corruption_accuracy", o)
+  o = corruption_opts(o)
   local names = o.names or tau.corrupt.benchmark
   local sevs = o.severities or (o.severity and {o.severity}) or {1, 2, 3, 4, 5}
-  local seed = o.seed or 0
+  local seed = o.seed
   local res = {acc = {}, by_name = {}}
-  local restore = eval_mode(model)
-  local ok, err = pcall(function()
+  with_eval(model, function()
     local total, cells = 0, 0
     for _, name in ipairs(names) do
       res.acc[name] = {}
       local sum = 0
       for _, s in ipairs(sevs) do
         local correct, n = 0, 0
-        each_batch(ds, o.batch or 256, function(x, y, b)
+        each_batch(ds, o.batch, function(x, y, b)
           local xc = tau.corrupt.apply(x, name, s, {seed = tau._data.seed_mix(seed, b),
                                                     frost_dir = o.frost_dir})
           correct = correct + count_correct(model, xc, y)
@@ -80,22 +78,27 @@ function robust.corruption_accuracy(model, ds, o)
     end
     res.mean = total / math.max(cells, 1)
   end)
-  restore()
-  if not ok then error(err, 0) end
   return res
 end
 
 -- Runs an attack over ds in batches: attack(model, x, y, opts) -> x_adv, info. Returns the
 -- accuracy on x_adv, the success rate (targeted: reached the target), and, for the first
 -- o.record samples, the logits before and after.
+local RECORD = {record = {"integer", min = 0, default = 0}, batch = {"integer", min = 1, default = 256}}
+local attack_opts = {}
+for _, kind in ipairs{"fgsm", "apgd", "pgd"} do
+  -- pgd last: tau.options.specs shows the keys of the default attack
+  attack_opts[kind] = spec("tau.robust.attack_accuracy", attack_spec(kind, RECORD))
+end
+
 function robust.attack_accuracy(model, ds, kind, o)
-  o = opts_of("tau.robust.attack_accuracy", o)
   local fn = tau.attack[kind]
-  if not fn then error("tau.robust.attack_accuracy: unknown attack '" .. tostring(kind) .. "'", 2) end
+  if not attack_opts[kind] then raise("tau.robust.attack_accuracy: unknown attack '" .. tostring(kind) .. "'") end
+  o = attack_opts[kind](o)
   local correct, success, n = 0, 0, 0
-  local record = o.record or 0
+  local record = o.record
   local before, after, labels = {}, {}, {}
-  each_batch(ds, o.batch or 256, function(x, y, b)
+  each_batch(ds, o.batch, function(x, y, b)
     local a = {}
     for k, v in pairs(o) do if k ~= "record" and k ~= "batch" then a[k] = v end end
     a.seed = tau._data.seed_mix(o.seed or 0, b)
@@ -104,10 +107,7 @@ function robust.attack_accuracy(model, ds, kind, o)
     correct = correct + math.floor(info.accuracy * m + 0.5)
     success = success + math.floor(info.success_rate * m + 0.5)
     if #labels < record then
-      local restore = eval_mode(model)
-      local z0 = tau.no_grad(function() return model(x) end):totable()
-      local z1 = tau.no_grad(function() return model(xa) end):totable()
-      restore()
+      local z0, z1 = with_eval(model, tau.no_grad, function() return model(x):totable(), model(xa):totable() end)
       local ys = y:totable()
       for i = 1, m do
         if #labels >= record then break end
@@ -122,10 +122,12 @@ function robust.attack_accuracy(model, ds, kind, o)
 end
 
 -- PGD-k accuracy (untargeted by default); o as for tau.attack.pgd plus batch.
+local pgd_opts = spec("tau.robust.pgd_accuracy", attack_spec("pgd", {
+  record = RECORD.record, batch = RECORD.batch, steps = {"integer", min = 0, default = 10}}))
 function robust.pgd_accuracy(model, ds, o)
-  o = opts_of("tau.robust.pgd_accuracy", o)
+  o = pgd_opts(o)
   if type(o.eps) ~= "number" then
-    error("tau.robust.pgd_accuracy: eps (the radius of the threat model) must be a number, got " .. type(o.eps), 2)
+    raise("tau.robust.pgd_accuracy: eps (the radius of the threat model) must be a number, got " .. type(o.eps))
   end
   local a = {}
   for k, v in pairs(o) do a[k] = v end
@@ -139,13 +141,19 @@ end
 -- (for transfer), apgd (default true), apgd_steps, targeted (default true), record (samples
 -- whose logits are kept before/after PGD at the largest eps), seed, batch, quiet, out (a path
 -- prefix for JSON output).
+local evaluate_opts = spec("tau.robust.evaluate", {
+  tau_train = {"number", above = 0, default = 1}, eps = {"table", default = {2 / 255, 4 / 255, 8 / 255}},
+  steps = {"integer", min = 1, default = 10}, norm = {"string", default = "linf"}, corruptions = "boolean|table",
+  severities = "table", frost_dir = "string|boolean", source_model = "function", apgd = {"boolean", default = true},
+  apgd_steps = {"integer", min = 1}, targeted = {"boolean", default = true}, record = {"integer", min = 0, default = 16},
+  seed = {"integer", default = 0}, batch = {"integer", min = 1, default = 256}, quiet = "boolean", out = "string"})
 function robust.evaluate(model, ds, o)
-  o = opts_of("tau.robust.evaluate", o)
-  local t_train = o.tau_train or 1
-  local eps_list = o.eps or {2 / 255, 4 / 255, 8 / 255}
-  local steps = o.steps or 10
-  local seed = o.seed or 0
-  local bs = o.batch or 256
+  o = evaluate_opts(o)
+  local t_train = o.tau_train
+  local eps_list = o.eps
+  local steps = o.steps
+  local seed = o.seed
+  local bs = o.batch
   local say = o.quiet and function() end or print
   local R = {tau_train = t_train, n = ds:size(), eps = eps_list, steps = steps}
   R.clean = robust.clean_accuracy(model, ds, {batch = bs})
@@ -165,7 +173,7 @@ function robust.evaluate(model, ds, o)
   local taus = {1}
   if t_train ~= 1 then taus[2] = t_train end
   R.pgd, R.cw, R.targeted, R.apgd_ce, R.apgd_dlr, R.transfer = {}, {}, {}, {}, {}, {}
-  local attack = {norm = o.norm or "linf", batch = bs, seed = seed}
+  local attack = {norm = o.norm, batch = bs, seed = seed}
   local function with(extra)
     local a = {}
     for k, v in pairs(attack) do a[k] = v end
@@ -177,7 +185,7 @@ function robust.evaluate(model, ds, o)
     local last = i == #eps_list
     for _, t in ipairs(taus) do
       local r = robust.attack_accuracy(model, ds, "pgd", with{eps = eps, alpha = alpha, steps = steps, tau = t,
-                                                              record = last and t == 1 and (o.record or 16) or 0})
+                                                              record = last and t == 1 and o.record or 0})
       R.pgd[#R.pgd + 1] = {eps = eps, tau = t, accuracy = r.accuracy}
       if r.logits then R.logits = r.logits end
       say(string.format("PGD-%d CE tau=%-6g eps=%.4f   %6.2f%%", steps, t, eps, 100 * r.accuracy))

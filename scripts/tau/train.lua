@@ -9,44 +9,35 @@
 local tau = require "tau"
 local data = require "tau.data"
 local util = require "tau.util"
+local raise = util.raise
+local with_eval = require("tau.nn.module").with_eval
 local F = tau.F
 local train = {}
-
-local function set_mode(model, training)
-  if training then model:train() else model:evaluate() end
-end
-
-local EVAL_KEYS = {batch = true, tau = true, normalize = true, transform = true, limit = true, classes = true}
 
 -- Confusion matrix, per-class accuracy, mean loss (cross-entropy at temperature o.tau) and
 -- accuracy of model on ds. o: batch, tau, normalize, transform(x, y), limit (the first n
 -- images), classes.
+local evaluate_opts = tau.options.spec("tau.train.evaluate", {
+  batch = {"integer", min = 1, default = 256}, tau = {"number", above = 0, default = 1}, normalize = "table",
+  transform = "function", limit = {"integer", min = 0}, classes = {"integer", min = 1}})
 function train.evaluate(model, ds, o)
-  o = o or {}
-  if type(o) ~= "table" then error("tau.train.evaluate: options must be a table, got " .. type(o), 2) end
-  for k in pairs(o) do
-    if not EVAL_KEYS[k] then error("tau.train.evaluate: unknown option '" .. tostring(k) .. "'", 2) end
-  end
+  o = evaluate_opts(o)
   local C = o.classes or ds.classes
-  local was_training = model.training
-  set_mode(model, false)
   local total_loss, correct, n = 0, 0, 0
   local conf = tau.zeros(C, C)
   -- limit: exactly the first `limit` images, whatever the batch size
   if o.limit and o.limit < ds:size() then ds = ds:subset(o.limit) end
-  local ok, err = pcall(tau.no_grad, function()
-    for x, y in data.loader(ds, {batch = o.batch or 256, normalize = o.normalize}) do
+  with_eval(model, tau.no_grad, function()
+    for x, y in data.loader(ds, {batch = o.batch, normalize = o.normalize}) do
       if o.transform then x = o.transform(x, y) end
       local logits = model(x)
-      total_loss = total_loss + F.cross_entropy(logits, y, {tau = o.tau or 1, reduction = "sum"}):item()
+      total_loss = total_loss + F.cross_entropy(logits, y, {tau = o.tau, reduction = "sum"}):item()
       local pred = logits:argmax(2)
       correct = correct + pred:eq(y):sum():item()
       n = n + y:size(1)
       conf = conf + tau.one_hot(y, C):t():matmul(tau.one_hot(pred, C))
     end
   end)
-  if was_training then set_mode(model, true) end
-  if not ok then error(err, 0) end
   local per_class, confusion = {}, conf:int():totable()
   for c = 1, C do
     local row = 0
@@ -65,46 +56,27 @@ local function kl(logp_nat, logits_adv, t)
 end
 
 local function trades_example(model, x, logp_nat, adv, t)
-  local was_training = model.training
-  set_mode(model, false)
-  local eps, alpha = adv.eps, adv.alpha
-  local xa = tau.no_grad(function() return (x + tau.randn(x:size()) * 0.001):clamp(0, 1) end)
-  for _ = 1, adv.steps do
-    xa = xa:detach():requires_grad()
-    local g = tau.grad(kl(logp_nat, model(xa), t), {xa})[1]
-    xa = tau.no_grad(function()
-      local s = xa + g:sign() * alpha
-      return tau.minimum(tau.maximum(s, x - eps), x + eps):clamp(0, 1)
-    end)
-  end
-  set_mode(model, was_training)
-  return xa:detach()
+  return with_eval(model, function()
+    local eps, alpha = adv.eps, adv.alpha
+    local xa = tau.no_grad(function() return (x + tau.randn(x:size()) * 0.001):clamp(0, 1) end)
+    for _ = 1, adv.steps do
+      xa = xa:detach():requires_grad()
+      local g = tau.grad(kl(logp_nat, model(xa), t), {xa})[1]
+      xa = tau.no_grad(function()
+        local s = xa + g:sign() * alpha
+        return tau.minimum(tau.maximum(s, x - eps), x + eps):clamp(0, 1)
+      end)
+    end
+    return xa:detach()
+  end)
 end
 
--- The adversarial options with their defaults filled in (eps 8/255 as tau.attack's L-inf
--- default, alpha eps/4, 10 steps, beta 6), checked before training starts.
-local ADV_KEYS = {method = true, eps = true, alpha = true, steps = true, beta = true, tau_attack = true}
-
-local function adversarial_opts(adv)
-  local fn = "tau.train.fit"
-  if type(adv) ~= "table" then error(fn .. ": adversarial must be a table, got " .. type(adv), 3) end
-  for k in pairs(adv) do
-    if not ADV_KEYS[k] then error(fn .. ": unknown adversarial option '" .. tostring(k) .. "'", 3) end
-  end
-  local a = {method = adv.method or "pgd", eps = adv.eps or 8 / 255, steps = adv.steps or 10, beta = adv.beta or 6,
-             tau_attack = adv.tau_attack}
-  if a.method ~= "pgd" and a.method ~= "trades" then
-    error(fn .. ": adversarial.method must be 'pgd' or 'trades', got " .. tostring(a.method), 3)
-  end
-  if type(a.eps) ~= "number" or not (a.eps >= 0) then
-    error(fn .. ": adversarial.eps must be a non-negative number, got " .. tostring(a.eps), 3)
-  end
-  if math.type(a.steps) ~= "integer" or a.steps < 1 then
-    error(fn .. ": adversarial.steps must be a positive integer, got " .. tostring(a.steps), 3)
-  end
-  a.alpha = adv.alpha or a.eps / 4
-  return a
-end
+-- The adversarial options (eps 8/255 as tau.attack's L-inf default, alpha eps/4, 10 steps,
+-- beta 6), checked with the others before training starts.
+local ADVERSARIAL = {
+  method = {"string", choices = {"pgd", "trades"}, default = "pgd"},
+  eps = {"number", min = 0, default = 8 / 255}, alpha = {"number", min = 0}, steps = {"integer", min = 1, default = 10},
+  beta = {"number", min = 0, default = 6}, tau_attack = {"number", above = 0}}
 
 local function adversarial_loss(model, x, y, adv, t, smoothing)
   local method = adv.method
@@ -121,12 +93,16 @@ local function adversarial_loss(model, x, y, adv, t, smoothing)
                  + kl(F.log_softmax(logits, {tau = t}), model(xa), t) * adv.beta
     return loss, logits
   end
-  error("tau.train.fit: adversarial.method must be 'pgd' or 'trades', got " .. tostring(method), 0)
+  raise("tau.train.fit: adversarial.method must be 'pgd' or 'trades', got " .. tostring(method))
 end
 
-local FIT_KEYS = {}
-for k in ("epochs batch opt schedule tau seed eval_ds checkpoint resume log augment normalize label_smoothing " ..
-          "adversarial max_steps eval_limit quiet clip drop_last"):gmatch("%S+") do FIT_KEYS[k] = true end
+local fit_opts = tau.options.spec("tau.train.fit", {
+  epochs = {"integer", min = 0}, batch = {"integer", min = 1}, opt = "table", schedule = "table",
+  tau = {"number", above = 0}, seed = "integer", eval_ds = "table", checkpoint = "string|boolean",
+  resume = "string|boolean", log = "string", augment = "table", normalize = "table",
+  label_smoothing = {"number", min = 0, max = 1}, adversarial = {"table", fields = ADVERSARIAL},
+  max_steps = {"integer", min = 1}, eval_limit = {"integer", min = 0}, quiet = "boolean", clip = {"number", above = 0},
+  drop_last = "boolean"})
 
 local function default_optimizer(model)
   return tau.optim.SGD(model:parameters(), {lr = 0.05, momentum = 0.9, weight_decay = 5e-4, nesterov = true})
@@ -179,16 +155,12 @@ end
 -- Also: clip (gradient norm), drop_last; adversarial = {method = "pgd" | "trades", eps = 8/255,
 -- alpha = eps/4, steps = 10, beta = 6, tau_attack}. Resuming keeps the checkpoint's seed.
 function train.fit(model, ds, o)
-  o = o or {}
-  if type(o) ~= "table" then error("tau.train.fit: options must be a table, got " .. type(o), 2) end
-  -- a misspelt option (lr = 0.1 belongs to the optimizer) would otherwise be silently ignored
-  for k in pairs(o) do
-    if not FIT_KEYS[k] then error("tau.train.fit: unknown option '" .. tostring(k) .. "'", 2) end
-  end
+  -- a misspelt option (lr = 0.1 belongs to the optimizer) is refused, never silently ignored
+  o = fit_opts(o)
   local epochs, bs, t = o.epochs or 1, o.batch or 128, o.tau or 1
   local seed = o.seed or 0
-  if type(t) ~= "number" or not (t > 0) then error("tau.train.fit: tau must be positive, got " .. tostring(t), 2) end
-  local adv = o.adversarial and adversarial_opts(o.adversarial)
+  local adv = o.adversarial
+  if adv then adv.alpha = adv.alpha or adv.eps / 4 end
   local opt = o.opt or default_optimizer(model)
   local sched = o.schedule
   local rows, start_epoch, start_step = {}, 1, 0
@@ -197,19 +169,19 @@ function train.fit(model, ds, o)
   if resume == true then resume = o.checkpoint end
   if resume then
     local ck = tau.load(resume)
-    if not ck.model or not ck.epoch then error("tau.train.fit: " .. resume .. " is not a training checkpoint", 2) end
+    if not ck.model or not ck.epoch then raise("tau.train.fit: " .. resume .. " is not a training checkpoint") end
     -- the batch order depends on the seed, and a step count on the batch size: resuming with
     -- others would silently train on a different sequence of batches
     if ck.seed ~= nil then
       if o.seed ~= nil and o.seed ~= ck.seed then
-        error(string.format("tau.train.fit: %s was made with seed %s, resuming with seed %s would not be exact",
-                            resume, tostring(ck.seed), tostring(o.seed)), 2)
+        raise(string.format("tau.train.fit: %s was made with seed %s, resuming with seed %s would not be exact",
+                            resume, tostring(ck.seed), tostring(o.seed)))
       end
       seed = ck.seed
     end
     if ck.batch ~= nil and ck.batch ~= bs and (ck.step or 0) > 0 then
-      error(string.format("tau.train.fit: %s stopped mid-epoch with batch %s, cannot resume with batch %s",
-                          resume, tostring(ck.batch), tostring(bs)), 2)
+      raise(string.format("tau.train.fit: %s stopped mid-epoch with batch %s, cannot resume with batch %s",
+                          resume, tostring(ck.batch), tostring(bs)))
     end
     model:load_state_dict(ck.model)
     opt:load_state_dict(ck.optim)
@@ -232,7 +204,7 @@ function train.fit(model, ds, o)
   tau._trap_interrupt(true)
   local ok, err = pcall(function()
     for epoch = start_epoch, epochs do
-      set_mode(model, true)
+      model:train()
       local loader = data.loader(ds, {batch = bs, shuffle = true, seed = seed, epoch = epoch, drop_last = o.drop_last,
                                       augment = o.augment, normalize = o.normalize, start = start_step})
       local nb = loader:len()
@@ -258,7 +230,7 @@ function train.fit(model, ds, o)
         if sched and sched.per_step then sched:step() end
         local n = y:size(1)
         local lv = loss:item()
-        if lv ~= lv then error("tau.train.fit: the loss became NaN at epoch " .. epoch .. ", step " .. b, 0) end
+        if lv ~= lv then raise("tau.train.fit: the loss became NaN at epoch " .. epoch .. ", step " .. b) end
         sum_loss = sum_loss + lv * n
         correct = correct + tau.no_grad(function() return logits:argmax(2):eq(y):sum():item() end)
         seen = seen + n

@@ -3,6 +3,24 @@
 local tau = require "tau"
 local util = {}
 
+-- Raises msg at the caller's line: the first frame that is neither C nor inside the library
+-- (scripts/tau/), as the C bindings do. The library raises every error through these two; a
+-- caught error is passed on with error(e, 0), which keeps the position it already has.
+function util.raise(msg) tau._raise(msg) end
+
+-- util.fail("tau.x", "%s must be ...", ...) raises "tau.x: <formatted>" at the caller's line.
+function util.fail(fn, fmt, ...) tau._raise(fn .. ": " .. string.format(fmt, ...)) end
+
+-- "[2, 3]": a tensor's size as messages print it.
+function util.shape_str(t) return "[" .. table.concat(t:size(), ", ") .. "]" end
+
+-- Functions and tables with a __call metamethod (modules, for instance).
+function util.is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 local function json_string(s)
   return '"' .. s:gsub('[%c"\\]', function(c)
     local map = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
@@ -59,10 +77,7 @@ function util.json(v, indent, level)
 end
 
 -- Replaces path with text atomically (temporary file, fsync, rename).
-function util.write_file(path, text)
-  local ok, err = pcall(tau._atomic_write, path, text)
-  if not ok then error(err, 2) end
-end
+function util.write_file(path, text) tau._atomic_write(path, text) end
 
 function util.read_file(path)
   local f = io.open(path, "rb")
@@ -74,7 +89,7 @@ end
 
 function util.mkdir(path)
   local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
-  if not ok then error("tau.util.mkdir: cannot create " .. path, 2) end
+  if not ok then util.raise("tau.util.mkdir: cannot create " .. path) end
 end
 
 local function csv_field(v)

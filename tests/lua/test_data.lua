@@ -559,7 +559,7 @@ T.test("data.loader argument errors", function()
   -- misspelt options are refused rather than ignored
   T.raises(function() data.loader(ds40, {suffle = true}) end, "tau.data.loader: unknown option 'suffle'", "shuffle")
   T.raises(function() data.loader(ds40, {augment = {crop = 2, flips = true}}) end,
-           "tau.data.loader: unknown augment option 'flips'", "crop, flip")
+           "tau.data.loader: unknown augment option 'flips' (did you mean 'flip'?)")
   T.raises(function() data.loader(ds40, {normalize = {mean = 0.5, sd = 1}}) end, "unknown normalize option 'sd'")
   T.raises(function() data.loader(ds40, {augment = true}) end, "tau.data.loader: augment must be a table, got boolean")
   T.raises(function() data.mnist{root = root40, spilt = "test"} end, "tau.data.mnist: unknown option 'spilt'")

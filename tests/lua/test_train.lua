@@ -428,8 +428,8 @@ T.test("errors: NaN loss, bad tau, not a checkpoint; the Ctrl-C trap is released
   tau.no_grad(function() m:parameters()[1]:fill_(0 / 0) end)
   T.raises(function() tau.train.fit(m, train_ds, {epochs = 1, batch = 32, quiet = true}) end,
            "tau.train.fit: the loss became NaN at epoch 1, step 1")
-  T.raises(function() tau.train.fit(mlp(1), train_ds, {tau = 0, quiet = true}) end, "tau.train.fit: tau must be positive, got 0")
-  T.raises(function() tau.train.fit(mlp(1), train_ds, {tau = -1, quiet = true}) end, "tau must be positive")
+  T.raises(function() tau.train.fit(mlp(1), train_ds, {tau = 0, quiet = true}) end, "tau.train.fit: tau must be a positive number, got 0")
+  T.raises(function() tau.train.fit(mlp(1), train_ds, {tau = -1, quiet = true}) end, "tau must be a positive number")
   local p = tmp .. "/plain.safetensors"
   tau.save(p, {w = tau.ones(2)})
   T.raises(function() tau.train.fit(mlp(1), train_ds, {resume = p, quiet = true}) end, p, "is not a training checkpoint")

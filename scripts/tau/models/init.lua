@@ -4,6 +4,8 @@
 --   models.resnet{depth = 18, width = 64, classes = 10, channels = 3}
 --   models.vit{patch = 4, dim = 192, depth = 6, heads = 3, classes = 10, image = 32}
 --   models.mlp{inputs = 784, hidden = {256, 128}, classes = 10}
+local raise = require("tau.util").raise
+
 local models = {
   cnn = require "tau.models.cnn",
   resnet = require "tau.models.resnet",
@@ -24,7 +26,7 @@ function models.build(name, opts)
       o.depth = tonumber(depth)
       return models[base](o)
     end
-    error("tau.models.build: unknown model '" .. tostring(name) .. "' (cnn, resnet<depth>, vit, mlp)", 2)
+    raise("tau.models.build: unknown model '" .. tostring(name) .. "' (cnn, resnet<depth>, vit, mlp)")
   end
   return ctor(opts)
 end

@@ -7,6 +7,7 @@
 -- width (default 64) scales every depth alike: width = 16 makes any of them a quarter as wide.
 -- Downsampling shortcuts are 1x1 convolutions with batch norm (the projection shortcut).
 local tau = require "tau"
+local raise = require("tau.util").raise
 local nn = tau.nn
 local F = tau.F
 
@@ -69,18 +70,15 @@ function ResNet:init(o)
   local fn = "tau.models.resnet"
   local depth = o.depth or 18
   local cfg = configs[depth]
-  local block, counts, width
-  width = o.width or 64
-  if math.type(width) ~= "integer" or width < 1 then
-    error(fn .. ": width must be a positive integer, got " .. tostring(o.width), 3)
-  end
+  local block, counts
+  local width = math.tointeger(o.width or 64) -- the spec checked it is a positive integer
   if cfg then
     block, counts = cfg[1], cfg[2]
   elseif math.type(depth) == "integer" and depth >= 8 and (depth - 2) % 6 == 0 then
     local n = (depth - 2) // 6
     block, counts, width = BasicBlock, {n, n, n}, math.max(1, width // 4)
   else
-    error(fn .. ": unsupported depth " .. tostring(depth) .. " (18, 34, 50, 101, 152, or 6n+2 such as 20, 32, 56)", 3)
+    raise(fn .. ": unsupported depth " .. tostring(depth) .. " (18, 34, 50, 101, 152, or 6n+2 such as 20, 32, 56)")
   end
   self.depth = depth
   self.conv1 = conv3(o.channels or 3, width, 1)
@@ -117,4 +115,7 @@ function ResNet:forward(x)
 end
 
 -- resnet{depth = 18, width = 64, classes = 10, channels = 3, zero_init_residual = false}
-return function(o) return ResNet(o or {}) end
+local resnet_opts = tau.options.spec("tau.models.resnet", {
+  depth = "integer", width = {"integer", min = 1}, classes = {"integer", min = 1}, channels = {"integer", min = 1},
+  zero_init_residual = "boolean"})
+return function(o) return ResNet(resnet_opts(o)) end

@@ -3,6 +3,7 @@
 -- final LayerNorm and a linear head on the class token. The position embeddings fix the image
 -- size given at construction.
 local tau = require "tau"
+local raise = require("tau.util").raise
 local nn = tau.nn
 local F = tau.F
 
@@ -29,8 +30,8 @@ function ViT:init(o)
   local depth, heads = o.depth or 6, o.heads or 3
   local image, channels = o.image or 32, o.channels or 3
   local hidden, dropout = o.mlp or dim * 2, o.dropout or 0
-  if image % patch ~= 0 then error(string.format("%s: image size %d is not a multiple of the patch size %d", fn, image, patch), 3) end
-  if dim % heads ~= 0 then error(string.format("%s: dim %d is not divisible by heads %d", fn, dim, heads), 3) end
+  if image % patch ~= 0 then raise(string.format("%s: image size %d is not a multiple of the patch size %d", fn, image, patch)) end
+  if dim % heads ~= 0 then raise(string.format("%s: dim %d is not divisible by heads %d", fn, dim, heads)) end
   self.image, self.patch, self.dim = image, patch, dim
   self.num_patches = (image // patch) ^ 2 // 1
   self.patch_embed = nn.Conv2d(channels, dim, patch, {stride = patch})
@@ -56,8 +57,8 @@ end
 
 function ViT:forward(x)
   if x:dim() ~= 4 or x:size(3) ~= self.image or x:size(4) ~= self.image then
-    error(string.format("ViT: expected images (N, C, %d, %d), got size [%s]", self.image, self.image,
-                        table.concat(x:size(), ", ")), 2)
+    raise(string.format("ViT: expected images (N, C, %d, %d), got size [%s]", self.image, self.image,
+                        table.concat(x:size(), ", ")))
   end
   local b = x:size(1)
   local tokens = self.patch_embed(x):flatten(3):transpose(2, 3)          -- (B, N, dim)
@@ -69,4 +70,8 @@ end
 
 -- vit{patch = 4, dim = 192, depth = 6, heads = 3, mlp = 2 * dim, classes = 10, image = 32,
 --     channels = 3, dropout = 0}
-return function(o) return ViT(o or {}) end
+local vit_opts = tau.options.spec("tau.models.vit", {
+  patch = {"integer", min = 1}, dim = {"integer", min = 1}, depth = {"integer", min = 1}, heads = {"integer", min = 1},
+  mlp = {"integer", min = 1}, classes = {"integer", min = 1}, image = {"integer", min = 1},
+  channels = {"integer", min = 1}, dropout = {"number", min = 0, max = 1}})
+return function(o) return ViT(vit_opts(o)) end
