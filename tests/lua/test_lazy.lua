@@ -46,7 +46,7 @@ T.test("a name no module answers to is nil, and loads nothing", function()
   local before = {}
   for k in pairs(package.loaded) do before[k] = true end
   T.eq(tau.no_such_module, nil)
-  T.eq(tau.plot, nil)
+  T.eq(tau.zz_not_a_module, nil)
   T.eq(tau[1], nil)
   T.eq(tau["../lazyprobe_file"], nil)
   T.eq(tau[""], nil)
