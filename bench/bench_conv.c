@@ -13,10 +13,10 @@
  * tensors in cache, which tells a memory-bound layer from a slow kernel; r rounds over all
  * the layers print each figure's median and the lowest ratio, for a shared machine whose speed
  * drifts between runs. */
-#include "nn.h"
-#include "alloc.h"
-#include "error.h"
-#include "parallel.h"
+#include "nn/nn.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/parallel.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>

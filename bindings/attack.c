@@ -2,7 +2,7 @@
  * options table; its field `name` sets the function named in error messages, so that a failure
  * inside tau.attack.pgd reads "tau.attack.pgd: ..." rather than naming this internal layer. */
 #include "ltau.h"
-#include "../core/attack.h"
+#include "robust/attack.h"
 #include <math.h>
 #include <string.h>
 

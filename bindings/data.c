@@ -1,12 +1,12 @@
 /* Data sets, batching, images and safetensors files from Lua. A data set is a userdata that
  * owns the decoded bytes; the Lua module tau.data builds loaders and subsets on top. */
 #include "ltau.h"
-#include "../core/alloc.h"
-#include "../core/atomic.h"
-#include "../core/batch.h"
-#include "../core/dataset.h"
-#include "../core/image.h"
-#include "../core/safetensors.h"
+#include "base/alloc.h"
+#include "base/atomic.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/safetensors.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #define LTAU_H
 #include <lauxlib.h>
 #include <lua.h>
-#include "../core/ops.h"
+#include "tensor/ops.h"
 
 #define LTAU_TENSOR "tau.Tensor"
 

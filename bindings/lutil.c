@@ -1,6 +1,6 @@
 /* Argument checking and the tensor userdata life cycle, shared by the binding files. */
 #include "ltau.h"
-#include "../core/alloc.h"
+#include "base/alloc.h"
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/error.h"
+#include "base/error.h"
 
 int luaopen_tau(lua_State *L);
 

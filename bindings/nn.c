@@ -1,6 +1,6 @@
 /* tau.F: the functional neural-network ops, differentiable. */
 #include "ltau.h"
-#include "../core/ops_nn.h"
+#include "nn/ops_nn.h"
 #include <math.h>
 #include <string.h>
 

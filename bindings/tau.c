@@ -1,8 +1,8 @@
 /* luaopen_tau: the tau table, its global settings, and lazy loading of the Lua library
  * (tau.nn, tau.optim, ... from scripts/tau/). */
 #include "ltau.h"
-#include "../core/alloc.h"
-#include "../core/parallel.h"
+#include "base/alloc.h"
+#include "base/parallel.h"
 #include <signal.h>
 #include <time.h>
 #include <string.h>

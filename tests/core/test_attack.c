@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "attack.h"
-#include "error.h"
+#include "robust/attack.h"
+#include "base/error.h"
 
 static void expect_error(int rc, const char *text) {
     ck_assert_int_eq(rc, TAU_ERR);

@@ -2,9 +2,9 @@
  * with the original CIFAR-10-C / Tiny-ImageNet-C outputs when the shared reference data is
  * present (TAU_SHARED_DATA, else ../shared/data from the repository root). TAU_VERBOSE=1
  * prints the oracle tables. */
-#include "corrupt.h"
-#include "error.h"
-#include "parallel.h"
+#include "robust/corrupt.h"
+#include "base/error.h"
+#include "base/parallel.h"
 #include <check.h>
 #include <ctype.h>
 #include <math.h>

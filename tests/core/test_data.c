@@ -1,12 +1,12 @@
 /* Data layer: IDX, CIFAR binary, image folders, Tiny-ImageNet, image I/O, atomic writes,
  * batching and augmentation, permutations; plus the real data sets when present. */
-#include "alloc.h"
-#include "atomic.h"
-#include "batch.h"
-#include "dataset.h"
-#include "error.h"
-#include "image.h"
-#include "parallel.h"
+#include "base/alloc.h"
+#include "base/atomic.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "base/error.h"
+#include "data/image.h"
+#include "base/parallel.h"
 #include <check.h>
 #include <dirent.h>
 #include <ftw.h>

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "nn.h"
-#include "cpu.h"
-#include "error.h"
-#include "parallel.h"
+#include "nn/nn.h"
+#include "base/cpu.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

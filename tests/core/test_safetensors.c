@@ -1,9 +1,9 @@
 /* safetensors: round trips, interoperability with an independent writer/reader (Python's
  * standard library), and hostile input: every truncation, random corruption, and a catalogue
  * of malformed headers, each of which must give an error naming the problem, never a crash. */
-#include "alloc.h"
-#include "error.h"
-#include "safetensors.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "data/safetensors.h"
 #include <check.h>
 #include <ftw.h>
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /* Affine warps (shift.h): exact cases (identity, integer moves, quarter turns), interpolation,
  * borders, the seeded random variant, and argument errors. */
-#include "error.h"
-#include "parallel.h"
-#include "shift.h"
+#include "base/error.h"
+#include "base/parallel.h"
+#include "robust/shift.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* Tensor core: shapes, strides and views, broadcasting, every kernel against a naive loop
  * written here, the generator, and the autograd engine driven from C. */
-#include "alloc.h"
-#include "autograd.h"
-#include "error.h"
-#include "kernels.h"
-#include "ops.h"
-#include "parallel.h"
-#include "tensor.h"
+#include "base/alloc.h"
+#include "tensor/autograd.h"
+#include "base/error.h"
+#include "tensor/kernels.h"
+#include "tensor/ops.h"
+#include "base/parallel.h"
+#include "tensor/tensor.h"
 #include <check.h>
 #include <math.h>
 #include <stdarg.h>
