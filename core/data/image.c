@@ -1,7 +1,7 @@
 #include "data/image.h"
 #include "base/alloc.h"
 #include "base/atomic.h"
-#include "data/dataset_internal.h"
+#include "base/file.h"
 #include "base/error.h"
 #include <math.h>
 #include <stb/stb_image.h>

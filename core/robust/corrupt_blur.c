@@ -7,12 +7,12 @@
 
 static const double GBLUR[2][5] = {{0.4, 0.6, 0.7, 0.8, 1.0}, {0.5, 0.75, 1.0, 1.25, 1.5}};
 
-int corrupt_gaussian_blur(const cjob *job, double *img, crng *r) {
+int tau__corrupt_gaussian_blur(const cjob *job, double *img, crng *r) {
     (void)r;
     double sigma = GBLUR[job->big][job->sev - 1] * job->scale;
     int64_t hw = (int64_t)job->h * job->w;
     for (int ch = 0; ch < job->c; ch++)
-        if (gauss_plane(img + ch * hw, job->h, job->w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
+        if (tau__gauss_plane(img + ch * hw, job->h, job->w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
     return 0;
 }
 
@@ -24,7 +24,7 @@ static const double GLASS[2][5][3] = {
     {{0.1, 1, 1}, {0.5, 1, 1}, {0.6, 1, 2}, {0.7, 2, 1}, {0.9, 2, 2}},
 };
 
-int corrupt_glass_blur(const cjob *job, double *img, crng *r) {
+int tau__corrupt_glass_blur(const cjob *job, double *img, crng *r) {
     const double *p = GLASS[job->big][job->sev - 1];
     double sigma = p[0] * job->scale;
     int d = (int)lround(p[1] * job->scale), iters = (int)p[2];
@@ -32,7 +32,7 @@ int corrupt_glass_blur(const cjob *job, double *img, crng *r) {
     int h = job->h, w = job->w, c = job->c;
     int64_t hw = (int64_t)h * w;
     for (int ch = 0; ch < c; ch++) {
-        if (gauss_plane(img + ch * hw, h, w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
+        if (tau__gauss_plane(img + ch * hw, h, w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
         /* The original stores the first blur as uint8 before shuffling. */
         for (int64_t k = 0; k < hw; k++) img[ch * hw + k] = trunc_u8(img[ch * hw + k] * 255);
     }
@@ -42,13 +42,13 @@ int corrupt_glass_blur(const cjob *job, double *img, crng *r) {
     for (int it = 0; it < iters; it++)
         for (int y = h - d; y > d; y--)
             for (int x = w - d; x > d; x--) {
-                int dx = (int)crng_int(r, -d, d), dy = (int)crng_int(r, -d, d);
+                int dx = (int)tau__crng_int(r, -d, d), dy = (int)tau__crng_int(r, -d, d);
                 int64_t to = (int64_t)y * w + x, from = (int64_t)(y + dy) * w + (x + dx);
                 for (int ch = 0; ch < c; ch++) img[ch * hw + to] = img[ch * hw + from];
             }
     for (int ch = 0; ch < c; ch++) {
         for (int64_t k = 0; k < hw; k++) img[ch * hw + k] /= 255.0;
-        if (gauss_plane(img + ch * hw, h, w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
+        if (tau__gauss_plane(img + ch * hw, h, w, sigma, 4.0, BORDER_NEAREST) != 0) return -1;
     }
     return 0;
 }
@@ -99,7 +99,7 @@ static float *disk_kernel(double radius, double alias, int *ksize, size_t *bytes
     }
     int g = radius <= 8 ? 3 : 5, gr = g / 2;
     *bytes = (size_t)(2 * n * n) * sizeof(float);
-    float *k = cbuf_alloc(*bytes);
+    float *k = tau__cbuf_alloc(*bytes);
     if (!k) return NULL;
     float *tmp = k + n * n;
     int count = 0;
@@ -121,23 +121,23 @@ static float *disk_kernel(double radius, double alias, int *ksize, size_t *bytes
         for (int j = 0; j < n; j++) {
             float acc = k[i * n + j] * gk[gr];
             for (int t = 1; t <= gr; t++)
-                acc += (k[i * n + border_index(j - t, n, BORDER_REFLECT101)] +
-                        k[i * n + border_index(j + t, n, BORDER_REFLECT101)]) * gk[gr + t];
+                acc += (k[i * n + tau__border_index(j - t, n, BORDER_REFLECT101)] +
+                        k[i * n + tau__border_index(j + t, n, BORDER_REFLECT101)]) * gk[gr + t];
             tmp[i * n + j] = acc;
         }
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             float acc = tmp[i * n + j] * gk[gr];
             for (int t = 1; t <= gr; t++)
-                acc += (tmp[border_index(i - t, n, BORDER_REFLECT101) * n + j] +
-                        tmp[border_index(i + t, n, BORDER_REFLECT101) * n + j]) * gk[gr + t];
+                acc += (tmp[tau__border_index(i - t, n, BORDER_REFLECT101) * n + j] +
+                        tmp[tau__border_index(i + t, n, BORDER_REFLECT101) * n + j]) * gk[gr + t];
             k[i * n + j] = acc;
         }
     *ksize = n;
     return k;
 }
 
-int corrupt_defocus_blur(const cjob *job, double *img, crng *r) {
+int tau__corrupt_defocus_blur(const cjob *job, double *img, crng *r) {
     (void)r;
     const double *p = DEFOCUS[job->big][job->sev - 1];
     int n, h = job->h, w = job->w;
@@ -158,9 +158,9 @@ int corrupt_defocus_blur(const cjob *job, double *img, crng *r) {
     /* The plane with a mirrored margin, so the inner loop needs no border logic. */
     int m = a - lo > hi - a ? a - lo : hi - a, pw = w + 2 * m;
     size_t pbytes = (size_t)(h + 2 * m) * pw * sizeof(double);
-    double *pad = cbuf_alloc(pbytes);
+    double *pad = tau__cbuf_alloc(pbytes);
     if (!pad) {
-        cbuf_free(k, kbytes);
+        tau__cbuf_free(k, kbytes);
         return -1;
     }
     for (int ch = 0; ch < job->c; ch++) {
@@ -168,7 +168,7 @@ int corrupt_defocus_blur(const cjob *job, double *img, crng *r) {
         for (int y = -m; y < h + m; y++)
             for (int x = -m; x < w + m; x++)
                 pad[(int64_t)(y + m) * pw + x + m] =
-                    src[border_index(y, h, BORDER_REFLECT101) * w + border_index(x, w, BORDER_REFLECT101)];
+                    src[tau__border_index(y, h, BORDER_REFLECT101) * w + tau__border_index(x, w, BORDER_REFLECT101)];
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 double acc = 0;
@@ -180,8 +180,8 @@ int corrupt_defocus_blur(const cjob *job, double *img, crng *r) {
                 src[(int64_t)y * w + x] = acc;
             }
     }
-    cbuf_free(pad, pbytes);
-    cbuf_free(k, kbytes);
+    tau__cbuf_free(pad, pbytes);
+    tau__cbuf_free(k, kbytes);
     return 0;
 }
 
@@ -193,12 +193,12 @@ static const double MOTION[2][5][2] = {
     {{10, 1}, {10, 1.5}, {10, 2}, {10, 2.5}, {12, 3}},
 };
 
-int corrupt_motion_blur(const cjob *job, double *img, crng *r) {
+int tau__corrupt_motion_blur(const cjob *job, double *img, crng *r) {
     const double *p = MOTION[job->big][job->sev - 1];
-    double angle = job->fixed_draws ? job->angle : crng_range(r, -45, 45);
+    double angle = job->fixed_draws ? job->angle : tau__crng_range(r, -45, 45);
     int64_t hw = (int64_t)job->h * job->w;
     size_t bytes = (size_t)hw * 2 * sizeof(uint16_t);
-    uint16_t *in = cbuf_alloc(bytes);
+    uint16_t *in = tau__cbuf_alloc(bytes);
     if (!in) return -1;
     uint16_t *out = in + hw;
     for (int ch = 0; ch < job->c; ch++) {
@@ -209,14 +209,14 @@ int corrupt_motion_blur(const cjob *job, double *img, crng *r) {
             q = q <= 0 ? 0 : q >= 255 ? 255 : floor(q + 0.5);
             in[k] = (uint16_t)(q * 257);
         }
-        if (motion_blur_plane(in, out, job->h, job->w, p[0] * job->scale, p[1] * job->scale,
+        if (tau__motion_blur_plane(in, out, job->h, job->w, p[0] * job->scale, p[1] * job->scale,
                               angle) != 0) {
-            cbuf_free(in, bytes);
+            tau__cbuf_free(in, bytes);
             return -1;
         }
         for (int64_t k = 0; k < hw; k++) v[k] = (double)(out[k] / 257) / 255.0;
     }
-    cbuf_free(in, bytes);
+    tau__cbuf_free(in, bytes);
     return 0;
 }
 
@@ -227,12 +227,12 @@ int corrupt_motion_blur(const cjob *job, double *img, crng *r) {
  * zoomed size (26 * 1.25), so the same delta is used here. */
 static const int ZOOMS[5] = {7, 12, 16, 21, 26};
 
-int corrupt_zoom_blur(const cjob *job, double *img, crng *r) {
+int tau__corrupt_zoom_blur(const cjob *job, double *img, crng *r) {
     (void)r;
     int h = job->h, w = job->w, nz = ZOOMS[job->sev - 1];
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * (2 * sizeof(double) + sizeof(float));
-    double *plane = cbuf_alloc(bytes);
+    double *plane = tau__cbuf_alloc(bytes);
     if (!plane) return -1;
     double *zoomed = plane + hw;
     float *acc = (float *)(zoomed + hw);
@@ -245,14 +245,14 @@ int corrupt_zoom_blur(const cjob *job, double *img, crng *r) {
         }
         for (int i = 0; i < nz; i++) {
             const double delta = (1.0 + 0.01) - 1.0; /* IEEE rounding, folded or not */
-            if (clipped_zoom(plane, zoomed, h, w, 1.0 + i * delta) != 0) {
-                cbuf_free(plane, bytes);
+            if (tau__clipped_zoom(plane, zoomed, h, w, 1.0 + i * delta) != 0) {
+                tau__cbuf_free(plane, bytes);
                 return -1;
             }
             for (int64_t k = 0; k < hw; k++) acc[k] += (float)zoomed[k];
         }
         for (int64_t k = 0; k < hw; k++) v[k] = ((float)plane[k] + acc[k]) / (float)(nz + 1);
     }
-    cbuf_free(plane, bytes);
+    tau__cbuf_free(plane, bytes);
     return 0;
 }

@@ -16,7 +16,7 @@ static inline unsigned char to_u8(double v) {
 
 static const double CONTRAST[2][5] = {{0.75, 0.5, 0.4, 0.3, 0.15}, {0.4, 0.3, 0.2, 0.1, 0.05}};
 
-int corrupt_contrast(const cjob *job, double *img, crng *r) {
+int tau__corrupt_contrast(const cjob *job, double *img, crng *r) {
     (void)r;
     double c = CONTRAST[job->big][job->sev - 1];
     int64_t hw = (int64_t)job->h * job->w;
@@ -92,13 +92,13 @@ static const double SATURATE[2][5][2] = {
     {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {30, 0.2}},
 };
 
-int corrupt_brightness(const cjob *job, double *img, crng *r) {
+int tau__corrupt_brightness(const cjob *job, double *img, crng *r) {
     (void)r;
     hsv_edit(job, img, 1.0, 0.0, BRIGHT[job->big][job->sev - 1]);
     return 0;
 }
 
-int corrupt_saturate(const cjob *job, double *img, crng *r) {
+int tau__corrupt_saturate(const cjob *job, double *img, crng *r) {
     (void)r;
     const double *p = SATURATE[job->big][job->sev - 1];
     hsv_edit(job, img, p[0], p[1], 0.0);
@@ -121,13 +121,13 @@ static void membuf_write(void *ctx, void *data, int size) {
     if (m->len + (size_t)size > m->cap) {
         size_t cap = m->cap ? m->cap : 4096;
         while (cap < m->len + (size_t)size) cap *= 2;
-        unsigned char *p = cbuf_alloc(cap);
+        unsigned char *p = tau__cbuf_alloc(cap);
         if (!p) {
             m->failed = 1;
             return;
         }
         if (m->len) memcpy(p, m->data, m->len);
-        cbuf_free(m->data, m->cap);
+        tau__cbuf_free(m->data, m->cap);
         m->data = p;
         m->cap = cap;
     }
@@ -135,29 +135,29 @@ static void membuf_write(void *ctx, void *data, int size) {
     m->len += (size_t)size;
 }
 
-int corrupt_jpeg_compression(const cjob *job, double *img, crng *r) {
+int tau__corrupt_jpeg_compression(const cjob *job, double *img, crng *r) {
     (void)r;
     int h = job->h, w = job->w, c = job->c;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * c;
-    unsigned char *pix = cbuf_alloc(bytes);
+    unsigned char *pix = tau__cbuf_alloc(bytes);
     if (!pix) return -1;
     for (int64_t k = 0; k < hw; k++)
         for (int ch = 0; ch < c; ch++) pix[k * c + ch] = to_u8(img[ch * hw + k]);
     membuf m = {0};
     int ok = stbi_write_jpg_to_func(membuf_write, &m, w, h, c, pix, JPEGQ[job->big][job->sev - 1]);
-    cbuf_free(pix, bytes);
+    tau__cbuf_free(pix, bytes);
     if (m.failed) {
-        cbuf_free(m.data, m.cap);
+        tau__cbuf_free(m.data, m.cap);
         return -1;
     }
     if (!ok || m.len > (size_t)INT32_MAX) {
-        cbuf_free(m.data, m.cap);
+        tau__cbuf_free(m.data, m.cap);
         return tau_fail("corrupt: jpeg_compression: encoding failed");
     }
     int dw, dh, dc;
     unsigned char *dec = stbi_load_from_memory(m.data, (int)m.len, &dw, &dh, &dc, c);
-    cbuf_free(m.data, m.cap);
+    tau__cbuf_free(m.data, m.cap);
     if (!dec || dw != w || dh != h) {
         if (dec) stbi_image_free(dec);
         return tau_fail("corrupt: jpeg_compression: decoding failed");
@@ -213,17 +213,17 @@ static inline unsigned char clip8(int v) {
 /* One Pillow resize of an 8-bit plane: horizontal pass to 8 bits, then vertical. */
 static int box_resize(const unsigned char *in, int ih, int iw, unsigned char *out, int oh, int ow) {
     size_t tb = (size_t)(ow + oh) * sizeof(boxtap), mb = (size_t)ih * ow;
-    boxtap *tx = cbuf_alloc(tb);
-    unsigned char *mid = cbuf_alloc(mb);
+    boxtap *tx = tau__cbuf_alloc(tb);
+    unsigned char *mid = tau__cbuf_alloc(mb);
     if (!tx || !mid) {
-        cbuf_free(tx, tb);
-        cbuf_free(mid, mb);
+        tau__cbuf_free(tx, tb);
+        tau__cbuf_free(mid, mb);
         return -1;
     }
     boxtap *ty = tx + ow;
     if (box_taps(tx, iw, ow) != 0 || box_taps(ty, ih, oh) != 0) {
-        cbuf_free(tx, tb);
-        cbuf_free(mid, mb);
+        tau__cbuf_free(tx, tb);
+        tau__cbuf_free(mid, mb);
         return tau_fail("corrupt: pixelate: scale factor too large");
     }
     for (int y = 0; y < ih; y++)
@@ -238,12 +238,12 @@ static int box_resize(const unsigned char *in, int ih, int iw, unsigned char *ou
             for (int i = 0; i < ty[y].count; i++) s += mid[(size_t)(ty[y].first + i) * ow + x] * ty[y].k[i];
             out[(size_t)y * ow + x] = clip8(s);
         }
-    cbuf_free(tx, tb);
-    cbuf_free(mid, mb);
+    tau__cbuf_free(tx, tb);
+    tau__cbuf_free(mid, mb);
     return 0;
 }
 
-int corrupt_pixelate(const cjob *job, double *img, crng *r) {
+int tau__corrupt_pixelate(const cjob *job, double *img, crng *r) {
     (void)r;
     double c = PIXELATE[job->big][job->sev - 1];
     int h = job->h, w = job->w, sh = (int)(h * c), sw = (int)(w * c);
@@ -251,19 +251,19 @@ int corrupt_pixelate(const cjob *job, double *img, crng *r) {
     sw = sw < 1 ? 1 : sw;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * 2 + (size_t)sh * sw;
-    unsigned char *a = cbuf_alloc(bytes);
+    unsigned char *a = tau__cbuf_alloc(bytes);
     if (!a) return -1;
     unsigned char *b = a + hw, *small = b + hw;
     for (int ch = 0; ch < job->c; ch++) {
         double *v = img + ch * hw;
         for (int64_t k = 0; k < hw; k++) a[k] = to_u8(v[k]);
         if (box_resize(a, h, w, small, sh, sw) != 0 || box_resize(small, sh, sw, b, h, w) != 0) {
-            cbuf_free(a, bytes);
+            tau__cbuf_free(a, bytes);
             return -1;
         }
         for (int64_t k = 0; k < hw; k++) v[k] = b[k] / 255.0;
     }
-    cbuf_free(a, bytes);
+    tau__cbuf_free(a, bytes);
     return 0;
 }
 
@@ -290,13 +290,13 @@ static void affine_from_points(const double src[3][2], const double dst[3][2], d
     }
 }
 
-int corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
+int tau__corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
     const double *p = ELASTIC[job->big][job->sev - 1];
     int h = job->h, w = job->w;
     int64_t hw = (int64_t)h * w;
     double alpha = p[0] * job->size, sigma = p[1] * job->size, jit = p[2] * job->size;
     size_t bytes = (size_t)hw * (2 + job->c) * sizeof(double);
-    double *dx = cbuf_alloc(bytes);
+    double *dx = tau__cbuf_alloc(bytes);
     if (!dx) return -1;
     double *dy = dx + hw, *warped = dy + hw;
 
@@ -304,7 +304,7 @@ int corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
     double cx = w / 2, cy = h / 2, s = job->size / 3;
     double src[3][2] = {{cx + s, cy + s}, {cx + s, cy - s}, {cx - s, cy - s}}, dst[3][2];
     for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 2; j++) dst[i][j] = (float)(src[i][j] + crng_range(r, -jit, jit));
+        for (int j = 0; j < 2; j++) dst[i][j] = (float)(src[i][j] + tau__crng_range(r, -jit, jit));
     double M[6], I[6];
     affine_from_points(src, dst, M);
     double det = M[0] * M[4] - M[1] * M[3];
@@ -324,8 +324,8 @@ int corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
                 long Y = (lrint(I[3] * x * 1024) + lrint((I[4] * y + I[5]) * 1024) + 16) >> 5;
                 long ix = X >> 5, iy = Y >> 5;
                 double fx = (X & 31) / 32.0, fy = (Y & 31) / 32.0;
-                int64_t x0 = border_index(ix, w, BORDER_REFLECT101), x1 = border_index(ix + 1, w, BORDER_REFLECT101);
-                int64_t y0 = border_index(iy, h, BORDER_REFLECT101), y1 = border_index(iy + 1, h, BORDER_REFLECT101);
+                int64_t x0 = tau__border_index(ix, w, BORDER_REFLECT101), x1 = tau__border_index(ix + 1, w, BORDER_REFLECT101);
+                int64_t y0 = tau__border_index(iy, h, BORDER_REFLECT101), y1 = tau__border_index(iy + 1, h, BORDER_REFLECT101);
                 o[(int64_t)y * w + x] = (1 - fy) * ((1 - fx) * v[y0 * w + x0] + fx * v[y0 * w + x1]) +
                                         fy * ((1 - fx) * v[y1 * w + x0] + fx * v[y1 * w + x1]);
             }
@@ -334,14 +334,14 @@ int corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
     /* 2. A smooth random displacement field, alpha pixels strong (none at severity 1). */
     if (alpha == 0) {
         memcpy(img, warped, (size_t)(hw * job->c) * sizeof(double));
-        cbuf_free(dx, bytes);
+        tau__cbuf_free(dx, bytes);
         return 0;
     }
     for (int f = 0; f < 2; f++) {
         double *d = f ? dy : dx;
-        for (int64_t k = 0; k < hw; k++) d[k] = crng_range(r, -1, 1);
-        if (gauss_plane(d, h, w, sigma, 3.0, BORDER_REFLECT) != 0) {
-            cbuf_free(dx, bytes);
+        for (int64_t k = 0; k < hw; k++) d[k] = tau__crng_range(r, -1, 1);
+        if (tau__gauss_plane(d, h, w, sigma, 3.0, BORDER_REFLECT) != 0) {
+            tau__cbuf_free(dx, bytes);
             return -1;
         }
         for (int64_t k = 0; k < hw; k++) d[k] = (float)(d[k] * alpha);
@@ -355,14 +355,14 @@ int corrupt_elastic_transform(const cjob *job, double *img, crng *r) {
                 int64_t k = (int64_t)y * w + x;
                 double sy = y + dy[k], sx = x + dx[k];
                 double fy0 = floor(sy), fx0 = floor(sx), ty = sy - fy0, tx = sx - fx0;
-                int64_t y0 = border_index((int64_t)fy0, h, BORDER_REFLECT),
-                        y1 = border_index((int64_t)fy0 + 1, h, BORDER_REFLECT);
-                int64_t x0 = border_index((int64_t)fx0, w, BORDER_REFLECT),
-                        x1 = border_index((int64_t)fx0 + 1, w, BORDER_REFLECT);
+                int64_t y0 = tau__border_index((int64_t)fy0, h, BORDER_REFLECT),
+                        y1 = tau__border_index((int64_t)fy0 + 1, h, BORDER_REFLECT);
+                int64_t x0 = tau__border_index((int64_t)fx0, w, BORDER_REFLECT),
+                        x1 = tau__border_index((int64_t)fx0 + 1, w, BORDER_REFLECT);
                 o[k] = (1 - ty) * ((1 - tx) * v[y0 * w + x0] + tx * v[y0 * w + x1]) +
                        ty * ((1 - tx) * v[y1 * w + x0] + tx * v[y1 * w + x1]);
             }
     }
-    cbuf_free(dx, bytes);
+    tau__cbuf_free(dx, bytes);
     return 0;
 }

@@ -11,13 +11,13 @@ typedef struct {
     int has_spare;
 } crng;
 
-void crng_seed(crng *r, uint64_t seed, uint64_t stream);
-uint64_t crng_next(crng *r);
-double crng_uniform(crng *r);                  /* [0, 1) */
-double crng_range(crng *r, double lo, double hi);
-int64_t crng_int(crng *r, int64_t lo, int64_t hi); /* [lo, hi), hi > lo */
-double crng_normal(crng *r);
-int64_t crng_poisson(crng *r, double lam);
+void tau__crng_seed(crng *r, uint64_t seed, uint64_t stream);
+uint64_t tau__crng_next(crng *r);
+double tau__crng_uniform(crng *r);                  /* [0, 1) */
+double tau__crng_range(crng *r, double lo, double hi);
+int64_t tau__crng_int(crng *r, int64_t lo, int64_t hi); /* [lo, hi), hi > lo */
+double tau__crng_normal(crng *r);
+int64_t tau__crng_poisson(crng *r, double lam);
 
 /* A loaded frost photograph, already scaled for the image size. */
 typedef struct {
@@ -50,51 +50,51 @@ typedef struct {
  * the caller). Returns 0, or -1 after tau_fail(). */
 typedef int (*cfn)(const cjob *job, double *img, crng *r);
 
-int corrupt_gaussian_noise(const cjob *, double *, crng *);
-int corrupt_shot_noise(const cjob *, double *, crng *);
-int corrupt_impulse_noise(const cjob *, double *, crng *);
-int corrupt_speckle_noise(const cjob *, double *, crng *);
-int corrupt_gaussian_blur(const cjob *, double *, crng *);
-int corrupt_glass_blur(const cjob *, double *, crng *);
-int corrupt_defocus_blur(const cjob *, double *, crng *);
-int corrupt_motion_blur(const cjob *, double *, crng *);
-int corrupt_zoom_blur(const cjob *, double *, crng *);
-int corrupt_snow(const cjob *, double *, crng *);
-int corrupt_frost(const cjob *, double *, crng *);
-int corrupt_fog(const cjob *, double *, crng *);
-int corrupt_spatter(const cjob *, double *, crng *);
-int corrupt_contrast(const cjob *, double *, crng *);
-int corrupt_brightness(const cjob *, double *, crng *);
-int corrupt_saturate(const cjob *, double *, crng *);
-int corrupt_jpeg_compression(const cjob *, double *, crng *);
-int corrupt_pixelate(const cjob *, double *, crng *);
-int corrupt_elastic_transform(const cjob *, double *, crng *);
+int tau__corrupt_gaussian_noise(const cjob *, double *, crng *);
+int tau__corrupt_shot_noise(const cjob *, double *, crng *);
+int tau__corrupt_impulse_noise(const cjob *, double *, crng *);
+int tau__corrupt_speckle_noise(const cjob *, double *, crng *);
+int tau__corrupt_gaussian_blur(const cjob *, double *, crng *);
+int tau__corrupt_glass_blur(const cjob *, double *, crng *);
+int tau__corrupt_defocus_blur(const cjob *, double *, crng *);
+int tau__corrupt_motion_blur(const cjob *, double *, crng *);
+int tau__corrupt_zoom_blur(const cjob *, double *, crng *);
+int tau__corrupt_snow(const cjob *, double *, crng *);
+int tau__corrupt_frost(const cjob *, double *, crng *);
+int tau__corrupt_fog(const cjob *, double *, crng *);
+int tau__corrupt_spatter(const cjob *, double *, crng *);
+int tau__corrupt_contrast(const cjob *, double *, crng *);
+int tau__corrupt_brightness(const cjob *, double *, crng *);
+int tau__corrupt_saturate(const cjob *, double *, crng *);
+int tau__corrupt_jpeg_compression(const cjob *, double *, crng *);
+int tau__corrupt_pixelate(const cjob *, double *, crng *);
+int tau__corrupt_elastic_transform(const cjob *, double *, crng *);
 
-/* ---- shared helpers (corrupt.c) ---- */
+/* ---- shared helpers (corrupt_common.c) ---- */
 
 enum { BORDER_NEAREST, BORDER_REFLECT, BORDER_REFLECT101 };
 /* Maps any index onto 0..n-1 under the border rule, however far outside it is. */
-int64_t border_index(int64_t i, int64_t n, int mode);
+int64_t tau__border_index(int64_t i, int64_t n, int mode);
 
 /* scipy's gaussian_filter weights: radius int(truncate * sigma + 0.5), normalised. Returns the
  * radius; k must hold 2 * radius + 1 values. sigma <= 0 gives radius 0, weight 1. */
-int gauss_radius(double sigma, double truncate);
-void gauss_weights(double sigma, int radius, double *k);
+int tau__gauss_radius(double sigma, double truncate);
+void tau__gauss_weights(double sigma, int radius, double *k);
 /* Separable Gaussian on one h x w plane, rows (vertical) pass first like scipy; tmp holds h*w.
  * Returns -1 on allocation failure. */
-int gauss_plane(double *p, int h, int w, double sigma, double truncate, int mode);
+int tau__gauss_plane(double *p, int h, int w, double sigma, double truncate, int mode);
 
 /* The benchmark's "clipped zoom" of an h x w plane by z >= 1 (bilinear, scipy zoom order 1),
  * the centre kept. */
-int clipped_zoom(const double *in, double *out, int h, int w, double z);
+int tau__clipped_zoom(const double *in, double *out, int h, int w, double z);
 
 /* ImageMagick 6's motion blur on 16-bit samples (q16 = v8 * 257), one plane; results in
  * 0..65535. */
-int motion_blur_plane(const uint16_t *in, uint16_t *out, int h, int w, double radius,
+int tau__motion_blur_plane(const uint16_t *in, uint16_t *out, int h, int w, double radius,
                       double sigma, double angle_deg);
 
 /* The plasma fractal of the fog corruption: an m x m map in [0, 1], m a power of two. */
-int plasma_fractal(double *map, int m, double decay, crng *r);
+int tau__plasma_fractal(double *map, int m, double decay, crng *r);
 
 /* Rec. 601 luma; used to return 1-channel results of colour corruptions. */
 static inline double luma601(double r, double g, double b) {
@@ -108,12 +108,12 @@ static inline int trunc_u8(double v) {
     return (int)v;
 }
 
-void *cbuf_alloc(size_t bytes);            /* tau_alloc, failing with "out of memory" */
-void cbuf_free(void *p, size_t bytes);
+void *tau__cbuf_alloc(size_t bytes);            /* tau_alloc, failing with "out of memory" */
+void tau__cbuf_free(void *p, size_t bytes);
 
 /* Frost photographs (corrupt_weather.c). */
-int frost_open(cfrost_set *set, const char *dir, int h, int w, int big, double scale);
-int frost_load(cfrost_set *set, const char *dir, int idx); /* idx 0..4 */
-void frost_close(cfrost_set *set);
+int tau__frost_open(cfrost_set *set, const char *dir, int h, int w, int big, double scale);
+int tau__frost_load(cfrost_set *set, const char *dir, int idx); /* idx 0..4 */
+void tau__frost_close(cfrost_set *set);
 
 #endif

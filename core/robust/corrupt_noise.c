@@ -20,39 +20,39 @@ static const double SPECKLE[2][5] = {{0.06, 0.10, 0.12, 0.16, 0.20},
             }                                                                   \
     } while (0)
 
-int corrupt_gaussian_noise(const cjob *job, double *img, crng *r) {
+int tau__corrupt_gaussian_noise(const cjob *job, double *img, crng *r) {
     double c = GAUSS[job->big][job->sev - 1];
-    FOR_VALUES(job, *v += c * crng_normal(r));
+    FOR_VALUES(job, *v += c * tau__crng_normal(r));
     return 0;
 }
 
-int corrupt_shot_noise(const cjob *job, double *img, crng *r) {
+int tau__corrupt_shot_noise(const cjob *job, double *img, crng *r) {
     double c = SHOT[job->big][job->sev - 1];
     /* Inputs are clamped first: a Poisson mean must not be negative. */
     FOR_VALUES(job, {
         double lam = *v > 0 ? (*v < 1 ? *v : 1) * c : 0;
-        *v = (double)crng_poisson(r, lam) / c;
+        *v = (double)tau__crng_poisson(r, lam) / c;
     });
     return 0;
 }
 
-int corrupt_impulse_noise(const cjob *job, double *img, crng *r) {
+int tau__corrupt_impulse_noise(const cjob *job, double *img, crng *r) {
     double c = IMPULSE[job->big][job->sev - 1];
     int64_t hw = (int64_t)job->h * job->w, nv = hw * job->c;
-    unsigned char *hit = cbuf_alloc((size_t)nv);
+    unsigned char *hit = tau__cbuf_alloc((size_t)nv);
     if (!hit) return -1;
     /* The original draws the whole hit mask, then the whole salt mask. */
-    FOR_VALUES(job, hit[v - img] = crng_uniform(r) < c);
+    FOR_VALUES(job, hit[v - img] = tau__crng_uniform(r) < c);
     FOR_VALUES(job, {
-        int salt = crng_uniform(r) < 0.5;
+        int salt = tau__crng_uniform(r) < 0.5;
         if (hit[v - img]) *v = salt ? 1.0 : 0.0;
     });
-    cbuf_free(hit, (size_t)nv);
+    tau__cbuf_free(hit, (size_t)nv);
     return 0;
 }
 
-int corrupt_speckle_noise(const cjob *job, double *img, crng *r) {
+int tau__corrupt_speckle_noise(const cjob *job, double *img, crng *r) {
     double c = SPECKLE[job->big][job->sev - 1];
-    FOR_VALUES(job, *v += *v * c * crng_normal(r));
+    FOR_VALUES(job, *v += *v * c * tau__crng_normal(r));
     return 0;
 }

@@ -35,14 +35,14 @@ static const double FOG[2][5][2] = {
     {{0.4, 3}, {0.7, 3}, {1, 2.5}, {1.5, 2}, {2, 1.75}},
 };
 
-int corrupt_fog(const cjob *job, double *img, crng *r) {
+int tau__corrupt_fog(const cjob *job, double *img, crng *r) {
     const double *p = FOG[job->big][job->sev - 1];
     int h = job->h, w = job->w, m = 1;
     while (m < h || m < w) m *= 2;
     size_t bytes = (size_t)m * m * sizeof(double);
-    double *map = cbuf_alloc(bytes);
+    double *map = tau__cbuf_alloc(bytes);
     if (!map) return -1;
-    plasma_fractal(map, m, p[1], r);
+    tau__plasma_fractal(map, m, p[1], r);
     int64_t hw = (int64_t)h * w, nv = hw * job->c;
     double mx = img[0];
     for (int64_t k = 1; k < nv; k++) mx = img[k] > mx ? img[k] : mx;
@@ -52,7 +52,7 @@ int corrupt_fog(const cjob *job, double *img, crng *r) {
                 double *v = img + ch * hw + (int64_t)y * w + x;
                 *v = (*v + p[0] * map[(int64_t)y * m + x]) * mx / (mx + p[0]);
             }
-    cbuf_free(map, bytes);
+    tau__cbuf_free(map, bytes);
     return 0;
 }
 
@@ -72,19 +72,19 @@ static const double SNOW[2][5][7] = {
      {0.3, 0.3, 1.25, 0.65, 14, 12, 0.6}},
 };
 
-int corrupt_snow(const cjob *job, double *img, crng *r) {
+int tau__corrupt_snow(const cjob *job, double *img, crng *r) {
     const double *p = SNOW[job->big][job->sev - 1];
     int h = job->h, w = job->w;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * (2 * sizeof(double) + 2 * sizeof(uint16_t));
-    double *layer = cbuf_alloc(bytes);
+    double *layer = tau__cbuf_alloc(bytes);
     if (!layer) return -1;
     double *zoomed = layer + hw;
     uint16_t *q = (uint16_t *)(zoomed + hw), *qb = q + hw;
-    for (int64_t k = 0; k < hw; k++) layer[k] = p[0] + p[1] * crng_normal(r);
-    double angle = crng_range(r, -135, -45);
-    if (clipped_zoom(layer, zoomed, h, w, p[2]) != 0) {
-        cbuf_free(layer, bytes);
+    for (int64_t k = 0; k < hw; k++) layer[k] = p[0] + p[1] * tau__crng_normal(r);
+    double angle = tau__crng_range(r, -135, -45);
+    if (tau__clipped_zoom(layer, zoomed, h, w, p[2]) != 0) {
+        tau__cbuf_free(layer, bytes);
         return -1;
     }
     /* Flakes are the values above the threshold, stored as an 8-bit grey image and smeared
@@ -94,8 +94,8 @@ int corrupt_snow(const cjob *job, double *img, crng *r) {
         v = v < 0 ? 0 : v > 1 ? 1 : v;
         q[k] = (uint16_t)(trunc_u8(v * 255) * 257);
     }
-    if (motion_blur_plane(q, qb, h, w, p[4] * job->scale, p[5] * job->scale, angle) != 0) {
-        cbuf_free(layer, bytes);
+    if (tau__motion_blur_plane(q, qb, h, w, p[4] * job->scale, p[5] * job->scale, angle) != 0) {
+        tau__cbuf_free(layer, bytes);
         return -1;
     }
     for (int64_t k = 0; k < hw; k++) layer[k] = (double)(qb[k] / 257) / 255.0;
@@ -111,7 +111,7 @@ int corrupt_snow(const cjob *job, double *img, crng *r) {
             *v = blend * *v + (1 - blend) * (*v > lift ? *v : lift) + s;
         }
     }
-    cbuf_free(layer, bytes);
+    tau__cbuf_free(layer, bytes);
     return 0;
 }
 
@@ -136,12 +136,12 @@ static const double SPATTER[2][5][6] = {
 static int canny(const unsigned char *src, unsigned char *edge, int h, int w, int lo, int hi) {
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * (3 * sizeof(int) + sizeof(int64_t)) + (size_t)hw;
-    int *dx = cbuf_alloc(bytes);
+    int *dx = tau__cbuf_alloc(bytes);
     if (!dx) return -1;
     int *dy = dx + hw, *mag = dy + hw;
     int64_t *stack = (int64_t *)(mag + hw);
     unsigned char *map = (unsigned char *)(stack + hw); /* 0 weak candidate, 1 none, 2 edge */
-#define S(yy, xx) ((int)src[(int64_t)border_index(yy, h, BORDER_NEAREST) * w + border_index(xx, w, BORDER_NEAREST)])
+#define S(yy, xx) ((int)src[(int64_t)tau__border_index(yy, h, BORDER_NEAREST) * w + tau__border_index(xx, w, BORDER_NEAREST)])
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int64_t k = (int64_t)y * w + x;
@@ -193,7 +193,7 @@ static int canny(const unsigned char *src, unsigned char *edge, int h, int w, in
             }
     }
     for (int64_t k = 0; k < hw; k++) edge[k] = map[k] == 2;
-    cbuf_free(dx, bytes);
+    tau__cbuf_free(dx, bytes);
     return 0;
 }
 
@@ -203,7 +203,7 @@ static int distance5(const unsigned char *edge, double *dist, int h, int w) {
     const int64_t A = 65536, B = 91750, C = 143977, FAR = (int64_t)1 << 40;
     int pw = w + 4;
     size_t bytes = (size_t)(h + 4) * pw * sizeof(int64_t);
-    int64_t *t = cbuf_alloc(bytes);
+    int64_t *t = tau__cbuf_alloc(bytes);
     if (!t) return -1;
     for (int64_t k = 0; k < (int64_t)(h + 4) * pw; k++) t[k] = FAR;
 #define T(yy, xx) t[(int64_t)((yy) + 2) * pw + (xx) + 2]
@@ -237,7 +237,7 @@ static int distance5(const unsigned char *edge, double *dist, int h, int w) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) dist[(int64_t)y * w + x] = (double)T(y, x) / 65536.0;
 #undef T
-    cbuf_free(t, bytes);
+    tau__cbuf_free(t, bytes);
     return 0;
 }
 
@@ -248,8 +248,8 @@ static void box3(const double *in, double *out, int h, int w) {
             double s = 0;
             for (int i = -1; i <= 1; i++)
                 for (int j = -1; j <= 1; j++)
-                    s += in[border_index(y + i, h, BORDER_REFLECT101) * w +
-                            border_index(x + j, w, BORDER_REFLECT101)];
+                    s += in[tau__border_index(y + i, h, BORDER_REFLECT101) * w +
+                            tau__border_index(x + j, w, BORDER_REFLECT101)];
             out[(int64_t)y * w + x] = s / 9.0;
         }
 }
@@ -277,13 +277,13 @@ static int spatter_water(const cjob *job, double *img, const double *liquid, dou
     int h = job->h, w = job->w;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * (5 * sizeof(double) + 3);
-    double *d = cbuf_alloc(bytes);
+    double *d = tau__cbuf_alloc(bytes);
     if (!d) return -1;
     double *d2 = d + hw, *rgb = d2 + hw;
     unsigned char *l8 = (unsigned char *)(rgb + 3 * hw), *edge = l8 + hw, *u = edge + hw;
     for (int64_t k = 0; k < hw; k++) l8[k] = (unsigned char)trunc_u8(liquid[k] * 255);
     if (canny(l8, edge, h, w, 50, 150) != 0 || distance5(edge, d, h, w) != 0) {
-        cbuf_free(d, bytes);
+        tau__cbuf_free(d, bytes);
         return -1;
     }
     /* Drops are shaded by the distance to their rims: a capped distance map, equalised,
@@ -299,8 +299,8 @@ static int spatter_water(const cjob *job, double *img, const double *liquid, dou
             int s = 0;
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++)
-                    s += ker[i][j] * u[border_index(y + i - 1, h, BORDER_REFLECT101) * w +
-                                       border_index(x + j - 1, w, BORDER_REFLECT101)];
+                    s += ker[i][j] * u[tau__border_index(y + i - 1, h, BORDER_REFLECT101) * w +
+                                       tau__border_index(x + j - 1, w, BORDER_REFLECT101)];
             d[(int64_t)y * w + x] = s < 0 ? 0 : s > 255 ? 255 : s;
         }
     box3(d, d2, h, w);
@@ -318,7 +318,7 @@ static int spatter_water(const cjob *job, double *img, const double *liquid, dou
         }
     }
     store_rgb(job, img, rgb);
-    cbuf_free(d, bytes);
+    tau__cbuf_free(d, bytes);
     return 0;
 }
 
@@ -326,11 +326,11 @@ static int spatter_mud(const cjob *job, double *img, double *liquid, double thr,
     int h = job->h, w = job->w;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * 3 * sizeof(double);
-    double *rgb = cbuf_alloc(bytes);
+    double *rgb = tau__cbuf_alloc(bytes);
     if (!rgb) return -1;
     for (int64_t k = 0; k < hw; k++) liquid[k] = liquid[k] > thr ? 1.0 : 0.0;
-    if (gauss_plane(liquid, h, w, sigma, 4.0, BORDER_NEAREST) != 0) {
-        cbuf_free(rgb, bytes);
+    if (tau__gauss_plane(liquid, h, w, sigma, 4.0, BORDER_NEAREST) != 0) {
+        tau__cbuf_free(rgb, bytes);
         return -1;
     }
     static const double col[3] = {63 / 255.0, 42 / 255.0, 20 / 255.0}; /* mud brown */
@@ -342,25 +342,25 @@ static int spatter_mud(const cjob *job, double *img, double *liquid, double thr,
         }
     }
     store_rgb(job, img, rgb);
-    cbuf_free(rgb, bytes);
+    tau__cbuf_free(rgb, bytes);
     return 0;
 }
 
-int corrupt_spatter(const cjob *job, double *img, crng *r) {
+int tau__corrupt_spatter(const cjob *job, double *img, crng *r) {
     const double *p = SPATTER[job->big][job->sev - 1];
     int64_t hw = (int64_t)job->h * job->w;
     size_t bytes = (size_t)hw * sizeof(double);
-    double *liquid = cbuf_alloc(bytes);
+    double *liquid = tau__cbuf_alloc(bytes);
     if (!liquid) return -1;
-    for (int64_t k = 0; k < hw; k++) liquid[k] = p[0] + p[1] * crng_normal(r);
-    int rc = gauss_plane(liquid, job->h, job->w, p[2] * job->scale, 4.0, BORDER_NEAREST);
+    for (int64_t k = 0; k < hw; k++) liquid[k] = p[0] + p[1] * tau__crng_normal(r);
+    int rc = tau__gauss_plane(liquid, job->h, job->w, p[2] * job->scale, 4.0, BORDER_NEAREST);
     if (rc == 0) {
         for (int64_t k = 0; k < hw; k++)
             if (liquid[k] < p[3]) liquid[k] = 0;
         rc = p[5] == 0 ? spatter_water(job, img, liquid, p[4])
                        : spatter_mud(job, img, liquid, p[3], p[4] * job->scale);
     }
-    cbuf_free(liquid, bytes);
+    tau__cbuf_free(liquid, bytes);
     return rc;
 }
 
@@ -378,7 +378,7 @@ static void frost_path(char *buf, size_t n, const char *dir, int idx) {
 /* OpenCV's size rounding (to nearest, ties to even) for a scaled side. */
 static int scaled_side(int side, double f) { return (int)rint(side * f); }
 
-int frost_open(cfrost_set *set, const char *dir, int h, int w, int big, double scale) {
+int tau__frost_open(cfrost_set *set, const char *dir, int h, int w, int big, double scale) {
     memset(set, 0, sizeof *set);
     set->factor = (big ? 0.3 : 0.2) * scale;
     for (int j = 0; j < 5; j++) {
@@ -439,7 +439,7 @@ static void resize_bilinear_u8(const unsigned char *src, int sw, int sh, unsigne
     }
 }
 
-int frost_load(cfrost_set *set, const char *dir, int idx) {
+int tau__frost_load(cfrost_set *set, const char *dir, int idx) {
     cfrost_photo *p = &set->photo[idx];
     if (p->rgb) return 0;
     char path[4096];
@@ -448,23 +448,23 @@ int frost_load(cfrost_set *set, const char *dir, int idx) {
     unsigned char *src = stbi_load(path, &w, &h, &comp, 3);
     if (!src) return tau_fail("corrupt: cannot read frost image '%s'", path);
     size_t bytes = (size_t)p->rows * p->cols * 3, rb = (size_t)p->cols * 6 * sizeof(int);
-    p->rgb = cbuf_alloc(bytes);
-    int *rowbuf = cbuf_alloc(rb);
+    p->rgb = tau__cbuf_alloc(bytes);
+    int *rowbuf = tau__cbuf_alloc(rb);
     if (!p->rgb || !rowbuf) {
         stbi_image_free(src);
-        cbuf_free(rowbuf, rb);
+        tau__cbuf_free(rowbuf, rb);
         return -1;
     }
     resize_bilinear_u8(src, w, h, p->rgb, p->cols, p->rows, p->fx, rowbuf);
-    cbuf_free(rowbuf, rb);
+    tau__cbuf_free(rowbuf, rb);
     stbi_image_free(src);
     return 0;
 }
 
-void frost_close(cfrost_set *set) {
+void tau__frost_close(cfrost_set *set) {
     for (int j = 0; j < 5; j++)
         if (set->photo[j].rgb)
-            cbuf_free(set->photo[j].rgb, (size_t)set->photo[j].rows * set->photo[j].cols * 3);
+            tau__cbuf_free(set->photo[j].rgb, (size_t)set->photo[j].rows * set->photo[j].cols * 3);
 }
 
 /* ---------------------------------------------------------------- procedural ice */
@@ -476,29 +476,29 @@ static int ice_texture(const cjob *job, double *rgb, crng *r) {
     while (m < h || m < w) m *= 2;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)m * m * sizeof(double);
-    double *map = cbuf_alloc(bytes);
+    double *map = tau__cbuf_alloc(bytes);
     if (!map) return -1;
-    plasma_fractal(map, m, 1.8, r);
+    tau__plasma_fractal(map, m, 1.8, r);
     double *t = rgb; /* intensity in the first plane, tinted at the end */
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) t[(int64_t)y * w + x] = 0.36 + 0.42 * map[(int64_t)y * m + x];
-    cbuf_free(map, bytes);
+    tau__cbuf_free(map, bytes);
     double size = job->size;
     int needles = (int)(hw / 24) + 4;
     for (int i = 0; i < needles; i++) {
-        double x = crng_range(r, 0, w), y = crng_range(r, 0, h);
-        double ang = crng_range(r, 0, 2 * M_PI), len = crng_range(r, 0.05, 0.35) * size;
-        double bright = crng_range(r, 0.65, 1.0);
-        int branches = (int)crng_int(r, 0, 3);
+        double x = tau__crng_range(r, 0, w), y = tau__crng_range(r, 0, h);
+        double ang = tau__crng_range(r, 0, 2 * M_PI), len = tau__crng_range(r, 0.05, 0.35) * size;
+        double bright = tau__crng_range(r, 0.65, 1.0);
+        int branches = (int)tau__crng_int(r, 0, 3);
         for (int b = 0; b <= branches; b++) {
             double bx = x, by = y, a = ang, l = len;
             if (b > 0) {
                 /* Side branches leave the needle at about 60 degrees, shorter and fainter. */
-                double at = crng_range(r, 0.2, 0.8) * len;
+                double at = tau__crng_range(r, 0.2, 0.8) * len;
                 bx += cos(ang) * at;
                 by += sin(ang) * at;
-                a = ang + (crng_uniform(r) < 0.5 ? -1 : 1) * M_PI / 3;
-                l = len * crng_range(r, 0.2, 0.5);
+                a = ang + (tau__crng_uniform(r) < 0.5 ? -1 : 1) * M_PI / 3;
+                l = len * tau__crng_range(r, 0.2, 0.5);
             }
             for (double s = 0; s < l; s += 0.5) {
                 int px = (int)(bx + cos(a) * s), py = (int)(by + sin(a) * s);
@@ -509,8 +509,8 @@ static int ice_texture(const cjob *job, double *rgb, crng *r) {
             }
         }
     }
-    if (gauss_plane(t, h, w, 0.35 * size / 32, 4.0, BORDER_NEAREST) != 0) return -1;
-    for (int64_t k = 0; k < hw; k++) t[k] += 0.06 * (crng_uniform(r) - 0.5); /* rime grain */
+    if (tau__gauss_plane(t, h, w, 0.35 * size / 32, 4.0, BORDER_NEAREST) != 0) return -1;
+    for (int64_t k = 0; k < hw; k++) t[k] += 0.06 * (tau__crng_uniform(r) - 0.5); /* rime grain */
     static const double tint[3] = {0.86, 0.98, 1.06};
     for (int ch = 2; ch >= 0; ch--)
         for (int64_t k = 0; k < hw; k++) {
@@ -520,12 +520,12 @@ static int ice_texture(const cjob *job, double *rgb, crng *r) {
     return 0;
 }
 
-int corrupt_frost(const cjob *job, double *img, crng *r) {
+int tau__corrupt_frost(const cjob *job, double *img, crng *r) {
     const double *p = FROST[job->big][job->sev - 1];
     int h = job->h, w = job->w;
     int64_t hw = (int64_t)h * w;
     size_t bytes = (size_t)hw * 6 * sizeof(double);
-    double *ice = cbuf_alloc(bytes);
+    double *ice = tau__cbuf_alloc(bytes);
     if (!ice) return -1;
     double *rgb = ice + 3 * hw;
     if (job->frost) {
@@ -536,7 +536,7 @@ int corrupt_frost(const cjob *job, double *img, crng *r) {
             row0 = job->frost_row;
             col0 = job->frost_col;
         } else {
-            int pick = (int)crng_int(r, 0, set->count);
+            int pick = (int)tau__crng_int(r, 0, set->count);
             for (int j = 0; j < 5; j++)
                 if (set->photo[j].ok && pick-- == 0) {
                     idx = j;
@@ -545,11 +545,11 @@ int corrupt_frost(const cjob *job, double *img, crng *r) {
         }
         const cfrost_photo *ph = &set->photo[idx];
         if (!job->fixed_draws) {
-            row0 = (int)crng_int(r, 0, ph->rows - h);
-            col0 = (int)crng_int(r, 0, ph->cols - w);
+            row0 = (int)tau__crng_int(r, 0, ph->rows - h);
+            col0 = (int)tau__crng_int(r, 0, ph->cols - w);
         }
         if (row0 + h > ph->rows || col0 + w > ph->cols) {
-            cbuf_free(ice, bytes);
+            tau__cbuf_free(ice, bytes);
             return tau_fail("corrupt: frost crop at (%d, %d) of size %d x %d does not fit the "
                             "scaled photo (%d x %d)", row0, col0, h, w, ph->rows, ph->cols);
         }
@@ -559,7 +559,7 @@ int corrupt_frost(const cjob *job, double *img, crng *r) {
                     ice[ch * hw + (int64_t)y * w + x] =
                         ph->rgb[((size_t)(row0 + y) * ph->cols + (col0 + x)) * 3 + ch];
     } else if (ice_texture(job, ice, r) != 0) {
-        cbuf_free(ice, bytes);
+        tau__cbuf_free(ice, bytes);
         return -1;
     }
     /* The original blends on the 0..255 scale and clips there. */
@@ -568,6 +568,6 @@ int corrupt_frost(const cjob *job, double *img, crng *r) {
         for (int64_t k = 0; k < hw; k++) rgb[ch * hw + k] = p[0] * src[k] + p[1] * ice[ch * hw + k] / 255.0;
     }
     store_rgb(job, img, rgb);
-    cbuf_free(ice, bytes);
+    tau__cbuf_free(ice, bytes);
     return 0;
 }

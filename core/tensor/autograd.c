@@ -40,6 +40,7 @@ tau_node *tau_record(const tau_op_info *op, tau_tensor *out, tau_tensor *const *
     }
     nd->out_ndim = out->ndim;
     memcpy(nd->out_shape, out->shape, sizeof nd->out_shape);
+    tau__grad_fn_release = tau_node_release;    /* before the first tensor holds a node */
     out->grad_fn = nd;
     out->requires_grad = 1;
     return nd;

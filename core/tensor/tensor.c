@@ -80,7 +80,7 @@ tau_tensor *tau_empty(tau_dtype dt, int ndim, const int64_t *shape) {
 
 tau_tensor *tau_retain(tau_tensor *t) { if (t) t->refcount++; return t; }
 
-void tau_node_release(struct tau_node *n);  /* autograd.c */
+void (*tau__grad_fn_release)(struct tau_node *n);
 
 void tau_release(tau_tensor *t) {
     if (!t || --t->refcount > 0) return;
@@ -90,7 +90,7 @@ void tau_release(tau_tensor *t) {
         tau_free(s, sizeof *s);
     }
     tau_release(t->grad);
-    if (t->grad_fn) tau_node_release(t->grad_fn);
+    if (t->grad_fn) tau__grad_fn_release(t->grad_fn);
     tau_free(t, sizeof *t);
 }
 

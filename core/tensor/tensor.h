@@ -25,6 +25,12 @@ typedef struct tau_storage {
 
 struct tau_node;
 
+/* The one edge from tensors up to autograd, made a hook so that tensor.c needs nothing above
+ * it: a tensor an op produced holds that op's node (grad_fn) and releasing the tensor must
+ * release the node. autograd.c installs its release here when it records a node, and a tensor
+ * can only have a grad_fn after that, so the hook is never NULL when it is called. */
+extern void (*tau__grad_fn_release)(struct tau_node *n);
+
 typedef struct tau_tensor {
     int refcount;
     tau_dtype dtype;

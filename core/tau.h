@@ -1,0 +1,58 @@
+/* tau's C core: the public headers, and the rules every file below keeps.
+ *
+ * Floors. Each folder uses only the folders below it; nothing in core/ includes Lua (the build
+ * compiles core/ without Lua's include path, so it cannot):
+ *
+ *   data/    data sets, image files, batches, safetensors        uses base
+ *   robust/  attacks, corruptions, distribution shifts           uses tensor, base
+ *   nn/      network kernels (conv, attention, softmax, norms,
+ *            pooling), their autograd ops, optimizer steps       uses tensor, base
+ *   tensor/  strided tensors, element-wise, reductions,
+ *            indexing, matmul, autograd                          uses base
+ *   base/    errors, allocation, threads, CPU features, gemm,
+ *            atomic files, random numbers, file helpers
+ *
+ * Inside tensor/, autograd sits on top of the tensors it differentiates; the one edge back down
+ * (a tensor releasing the node that produced it) is the hook tau__grad_fn_release in
+ * tensor/tensor.h. New areas go in by what they use: a t-SNE would be analysis/, above tensor.
+ *
+ * Index rule. Everything in the core is 0-based: dimensions, element indices, class labels
+ * (0 .. C-1), corruption and data-set indices. The Lua API is 1-based; bindings/ converts at
+ * its boundary (ltau_checkdim for dimensions, ltau_checklabels / ltau_pushlabels for labels)
+ * and nowhere else.
+ *
+ * Errors. A failing function returns TAU_ERR (or NULL) after tau_fail() recorded a message that
+ * names the function and the problem; the core never exits or aborts on user input.
+ *
+ * Names. Public functions are tau_<area>_... and marked TAU_API (base/api.h): only those, and
+ * luaopen_tau, are exported from tau.so. Helpers shared between core files are tau__..., declared
+ * in internal headers (base/file.h, tensor/iter.h, nn/conv_*.h, robust/corrupt_impl.h,
+ * data/dataset_internal.h, ...); everything else is static. */
+#ifndef TAU_TAU_H
+#define TAU_TAU_H
+
+#include "base/api.h"
+#include "base/error.h"
+#include "base/alloc.h"
+#include "base/atomic.h"
+#include "base/parallel.h"
+
+#include "tensor/tensor.h"
+#include "tensor/kernels.h"
+#include "tensor/autograd.h"
+#include "tensor/ops.h"
+
+#include "nn/nn.h"
+#include "nn/ops_nn.h"
+#include "nn/optim.h"
+
+#include "robust/attack.h"
+#include "robust/corrupt.h"
+#include "robust/shift.h"
+
+#include "data/dataset.h"
+#include "data/batch.h"
+#include "data/image.h"
+#include "data/safetensors.h"
+
+#endif
