@@ -7,7 +7,8 @@ PKG_MODULES := lua5.4 openblas libedit zlib stb check
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -fvect-cost-model=dynamic
-override CFLAGS := $(OPT) -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(SAN) $(CFLAGS)
+# Only luaopen_tau and the declarations marked TAU_API (core/base/api.h) leave tau.so.
+override CFLAGS := $(OPT) -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -pthread -fvisibility=hidden -MMD -MP $(SAN) $(CFLAGS)
 # The core sees no Lua: its objects are compiled without Lua's include path, so a stray
 # `#include "lua.h"` in core/ fails to build.
 CORE_CFLAGS := -Icore $(shell pkg-config --cflags openblas zlib stb 2>/dev/null)

@@ -134,7 +134,7 @@ static const luaL_Reg functions[] = {
     {"memory", f_memory}, {"is_tensor", f_is_tensor}, {"isatty", f_isatty}, {"time", f_time},
     {"_trap_interrupt", f_trap_interrupt}, {"_stop_requested", f_stop_requested}, {NULL, NULL}};
 
-int luaopen_tau(lua_State *L) {
+TAU_API int luaopen_tau(lua_State *L) {
     lua_newtable(L);
     luaL_setfuncs(L, functions, 0);
     lua_pushstring(L, TAU_VERSION);

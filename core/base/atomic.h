@@ -4,11 +4,12 @@
  * On any failure the temporary file is removed and the destination is untouched. */
 #ifndef TAU_ATOMIC_H
 #define TAU_ATOMIC_H
+#include "base/api.h"
 #include <stddef.h>
 #include <stdio.h>
 
 /* Writes n bytes to path atomically. Errors name the path and the system's reason. */
-int tau_atomic_write(const char *path, const void *data, size_t n);
+TAU_API int tau_atomic_write(const char *path, const void *data, size_t n);
 
 /* Streaming form, for output too large to assemble in memory first:
  *   tau_atomic_file af;
@@ -22,9 +23,9 @@ typedef struct tau_atomic_file {
     char *path;
 } tau_atomic_file;
 
-int tau_atomic_open(tau_atomic_file *af, const char *path);
-int tau_atomic_put(tau_atomic_file *af, const void *data, size_t n);
-int tau_atomic_commit(tau_atomic_file *af);
-void tau_atomic_abort(tau_atomic_file *af);
+TAU_API int tau_atomic_open(tau_atomic_file *af, const char *path);
+TAU_API int tau_atomic_put(tau_atomic_file *af, const void *data, size_t n);
+TAU_API int tau_atomic_commit(tau_atomic_file *af);
+TAU_API void tau_atomic_abort(tau_atomic_file *af);
 
 #endif

@@ -19,12 +19,12 @@ static tau_cpu_level detected(void) {
     return (tau_cpu_level)known;
 }
 
-tau_cpu_level tau_cpu(void) {
+tau_cpu_level tau__cpu(void) {
     const tau_cpu_level d = detected();
     return d < limit ? d : limit;
 }
 
-tau_cpu_level tau_cpu_set_limit(tau_cpu_level level) {
+tau_cpu_level tau__cpu_set_limit(tau_cpu_level level) {
     const tau_cpu_level old = limit;
     limit = level;
     return old;

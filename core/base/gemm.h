@@ -8,7 +8,7 @@
 #include <cblas.h>
 
 /* C = alpha op(A) op(B) + beta C, with the arguments of cblas_sgemm after the layout. */
-void tau_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+void tau__gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif

@@ -3,16 +3,17 @@
  * never compete for the cores. */
 #ifndef TAU_PARALLEL_H
 #define TAU_PARALLEL_H
+#include "base/api.h"
 #include <stdint.h>
 
-int tau_get_num_threads(void);
+TAU_API int tau_get_num_threads(void);
 /* Sets the pool's threads (OpenBLAS stays at one); n < 1 is clamped to 1. Default: the core
  * count. */
-void tau_set_num_threads(int n);
+TAU_API void tau_set_num_threads(int n);
 
 /* fn(ctx, begin, end) over contiguous chunks of [0, n); serial when n < grain, when one thread
  * is set, or when called from inside a pool worker. Returns once every chunk is done. */
 typedef void (*tau_range_fn)(void *ctx, int64_t begin, int64_t end);
-void tau_parallel_for(int64_t n, int64_t grain, tau_range_fn fn, void *ctx);
+TAU_API void tau_parallel_for(int64_t n, int64_t grain, tau_range_fn fn, void *ctx);
 
 #endif

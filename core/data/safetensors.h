@@ -11,6 +11,7 @@
  * and the problem. */
 #ifndef TAU_SAFETENSORS_H
 #define TAU_SAFETENSORS_H
+#include "base/api.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,9 +25,9 @@ enum {
 #define TAU_ST_CHECKSUM_KEY "tau.checksum"
 
 /* dtype name ("F32") <-> code; -1 / NULL when unknown. */
-int tau_st_dtype_from_name(const char *name);
-const char *tau_st_dtype_name(int dtype);
-size_t tau_st_dtype_size(int dtype);     /* bytes per element; 0 when unknown */
+TAU_API int tau_st_dtype_from_name(const char *name);
+TAU_API const char *tau_st_dtype_name(int dtype);
+TAU_API size_t tau_st_dtype_size(int dtype);     /* bytes per element; 0 when unknown */
 
 typedef struct {
     char *name;
@@ -48,7 +49,7 @@ typedef struct {
  * NULL) atomically. Names must be unique, non-empty, valid UTF-8 and not "__metadata__". A
  * "tau.checksum" entry in meta_kv is ignored (so metadata read from one file can be passed on):
  * the checksum is always recomputed. */
-int tau_st_write(const char *path, const tau_st_tensor *ts, int count,
+TAU_API int tau_st_write(const char *path, const tau_st_tensor *ts, int count,
                  const char *const *meta_kv);
 
 /* Reads a whole file. Every tensor's data is its own tau_alloc'ed, 64-byte-aligned block.
@@ -56,11 +57,11 @@ int tau_st_write(const char *path, const tau_st_tensor *ts, int count,
  * On failure *out is empty. Free with tau_st_free (idempotent); a caller that keeps a tensor's
  * block (e.g. as tensor storage) sets that tensor's data to NULL first and later releases it
  * with tau_free(data, nbytes). */
-int tau_st_read(const char *path, tau_st_file *out);
-void tau_st_free(tau_st_file *f);
+TAU_API int tau_st_read(const char *path, tau_st_file *out);
+TAU_API void tau_st_free(tau_st_file *f);
 
 /* Look-ups in a read file: NULL when absent. */
-const tau_st_tensor *tau_st_find(const tau_st_file *f, const char *name);
-const char *tau_st_meta(const tau_st_file *f, const char *key);
+TAU_API const tau_st_tensor *tau_st_find(const tau_st_file *f, const char *name);
+TAU_API const char *tau_st_meta(const tau_st_file *f, const char *key);
 
 #endif

@@ -128,7 +128,7 @@ __attribute__((target("avx2,fma"))) static int64_t gelu8(const elwork *w, int64_
 
 static int64_t vector_part(const elwork *w, int64_t b, int64_t e, int tanh_form, int backward) {
 #ifdef HAVE_X86_DISPATCH
-    if (tau_cpu() >= TAU_CPU_AVX2) return gelu8(w, b, e, tanh_form, backward);
+    if (tau__cpu() >= TAU_CPU_AVX2) return gelu8(w, b, e, tanh_form, backward);
 #endif
     (void)w; (void)e; (void)tanh_form; (void)backward;
     return b;

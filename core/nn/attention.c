@@ -165,7 +165,7 @@ __attribute__((target("avx2,fma"))) static void softmax_grad_avx2(const float *p
 /* exp(row[j] - mx) in place for j < n, returning their sum. */
 static double exp_row(float *row, float mx, int64_t n) {
 #ifdef HAVE_X86_DISPATCH
-    if (tau_cpu() >= TAU_CPU_AVX2) return exp_row_avx2(row, mx, n);
+    if (tau__cpu() >= TAU_CPU_AVX2) return exp_row_avx2(row, mx, n);
 #endif
     double sum = 0;
     for (int64_t j = 0; j < n; j++) { float v = expf(row[j] - mx); row[j] = v; sum += v; }
@@ -174,7 +174,7 @@ static double exp_row(float *row, float mx, int64_t n) {
 
 static void softmax_grad(const float *pr, float *g, int64_t n) {
 #ifdef HAVE_X86_DISPATCH
-    if (tau_cpu() >= TAU_CPU_AVX2) { softmax_grad_avx2(pr, g, n); return; }
+    if (tau__cpu() >= TAU_CPU_AVX2) { softmax_grad_avx2(pr, g, n); return; }
 #endif
     double dot = 0;
     for (int64_t j = 0; j < n; j++) dot += (double)g[j] * pr[j];
@@ -232,11 +232,11 @@ static void forward_heads(void *ctx, int64_t b, int64_t e) {
         float *drop = p->dropout > 0 ? w->scratch + part * ts : NULL;
         for (int64_t hd = h0; hd < h1 && !tau_interrupted; hd++) {
             float *pr = w->probs + hd * ts;
-            tau_gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, w->scale, w->q + hd * t * d,
+            tau__gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, w->scale, w->q + hd * t * d,
                      (int)d, w->k + hd * s * d, (int)d, 0.0f, pr, (int)s);
             attwork rows = {p, w->mask, hd, pr, drop, NULL};
             softmax_rows(&rows, 0, t);
-            tau_gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, 1.0f, drop ? drop : pr,
+            tau__gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, 1.0f, drop ? drop : pr,
                      (int)s, w->v + hd * s * d, (int)d, 0.0f, w->out + hd * t * d, (int)d);
         }
     }
@@ -319,18 +319,18 @@ static void backward_heads(void *ctx, int64_t b, int64_t e) {
             attwork rows = {p, NULL, hd, (float *)pr, drop, dp};
             if (w->dv) {
                 if (drop) dropped_rows(&rows, 0, t);
-                tau_gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, 1.0f, drop ? drop : pr,
+                tau__gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, 1.0f, drop ? drop : pr,
                          (int)s, dout, (int)d, 0.0f, w->dv + hd * s * d, (int)d);
             }
             if (!need_dp) continue;
-            tau_gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, 1.0f, dout, (int)d,
+            tau__gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, 1.0f, dout, (int)d,
                      w->v + hd * s * d, (int)d, 0.0f, dp, (int)s);
             softmax_grad_rows(&rows, 0, t);
             if (w->dq)
-                tau_gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, w->scale, dp, (int)s,
+                tau__gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, w->scale, dp, (int)s,
                          w->k + hd * s * d, (int)d, 0.0f, w->dq + hd * t * d, (int)d);
             if (w->dk)
-                tau_gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, w->scale, dp, (int)s,
+                tau__gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, w->scale, dp, (int)s,
                          w->q + hd * t * d, (int)d, 0.0f, w->dk + hd * s * d, (int)d);
         }
     }

@@ -249,11 +249,11 @@ __attribute__((target("avx512f"))) static void even_rows_avx512(float *restrict 
 static void gather_rows(float *restrict d, const float *restrict s, int64_t rows, int64_t n,
                         int64_t row_stride, int64_t stride, int64_t avail, int64_t ahead) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (stride == 2 && tau_cpu() >= TAU_CPU_AVX512) {
+    if (stride == 2 && tau__cpu() >= TAU_CPU_AVX512) {
         even_rows_avx512(d, s, rows, n, row_stride, avail, ahead);
         return;
     }
-    if (stride == 2 && tau_cpu() >= TAU_CPU_AVX2) {
+    if (stride == 2 && tau__cpu() >= TAU_CPU_AVX2) {
         even_rows_avx2(d, s, rows, n, row_stride, avail, ahead);
         return;
     }
@@ -523,7 +523,7 @@ static void forward_parts(void *ctx, int64_t b, int64_t e) {
             if (prefill)
                 for (int64_t k = 0; k < p->k; k++) fill(yn + k * g->ohw, t->b ? t->b[k] : 0.0f, g->ohw);
             for (int64_t gr = 0; gr < p->groups; gr++)
-                tau_gemm(CblasNoTrans, CblasNoTrans, (int)g->kg, (int)g->ohw, (int)lda, 1.0f,
+                tau__gemm(CblasNoTrans, CblasNoTrans, (int)g->kg, (int)g->ohw, (int)lda, 1.0f,
                          t->w + gr * wg, (int)lda, src + gr * lda * g->ohw, (int)g->ohw,
                          prefill ? 1.0f : 0.0f, yn + gr * g->kg * g->ohw, (int)g->ohw);
         }
@@ -545,7 +545,7 @@ static void dx_parts(void *ctx, int64_t b, int64_t e) {
             float *dst = g->direct_1x1 ? dxn : col;
             const float *dyn = t->dy + n * p->k * g->ohw;
             for (int64_t gr = 0; gr < p->groups; gr++)
-                tau_gemm(CblasTrans, CblasNoTrans, (int)lda, (int)g->ohw, (int)g->kg, 1.0f,
+                tau__gemm(CblasTrans, CblasNoTrans, (int)lda, (int)g->ohw, (int)g->kg, 1.0f,
                          t->w + gr * wg, (int)lda, dyn + gr * g->kg * g->ohw, (int)g->ohw, 0.0f,
                          dst + gr * lda * g->ohw, (int)g->ohw);
             if (!g->direct_1x1) unlower_image(g, col, dxn, part_plane(t, part));
@@ -581,7 +581,7 @@ static void dw_parts(void *ctx, int64_t b, int64_t e) {
                 if (n + 1 < n1) tau_prefetch_l2(dyn + p->k * g->ohw, (long)(p->k * g->ohw * (int64_t)sizeof(float)));
             }
             for (int64_t gr = 0; gr < p->groups; gr++)
-                tau_gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
+                tau__gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
                          dyn + gr * g->kg * g->ohw, (int)g->ohw, src + gr * lda * g->ohw, (int)g->ohw,
                          n == n0 ? 0.0f : 1.0f, acc + gr * wg, (int)lda);
         }
@@ -738,9 +738,9 @@ int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
         tau_parallel_for(p->n * p->k, dw_grain(&g), dw_forward_range, &t);
         return TAU_OK;
     }
-    if (tau_conv_direct_wanted(p, 0)) return tau_conv_direct_forward(x, w, b, y, p, g.oh, g.ow);
-    if (tau_conv_implicit_wanted(p, 0)) return tau_conv_implicit_forward(x, w, b, y, p, g.oh, g.ow);
-    if (tau_conv_taps_wanted(p, g.oh, g.ow, 0)) return tau_conv_taps_forward(x, w, b, y, p, g.oh, g.ow);
+    if (tau__conv_direct_wanted(p, 0)) return tau__conv_direct_forward(x, w, b, y, p, g.oh, g.ow);
+    if (tau__conv_implicit_wanted(p, 0)) return tau__conv_implicit_forward(x, w, b, y, p, g.oh, g.ow);
+    if (tau__conv_taps_wanted(p, g.oh, g.ow, 0)) return tau__conv_taps_forward(x, w, b, y, p, g.oh, g.ow);
     convwork t = {&g, x, w, b, NULL, y, NULL, NULL, NULL, 0, 0};
     if (plan_parts(&g, &t, 0, "column") != TAU_OK) return TAU_ERR;
     int rc = run_parts(&t, forward_parts);
@@ -780,21 +780,21 @@ int tau_conv2d_backward(const float *x, const float *w, const float *dy,
     }
     int rc = TAU_OK;
     /* a gradient the direct kernel or the tap GEMMs take is done here and not lowered below */
-    if (dx && tau_conv_implicit_wanted(p, 1)) {
-        rc = tau_conv_implicit_dx(w, dy, dx, p, g.oh, g.ow);
+    if (dx && tau__conv_implicit_wanted(p, 1)) {
+        rc = tau__conv_implicit_dx(w, dy, dx, p, g.oh, g.ow);
         dx = NULL;
-    } else if (dx && tau_conv_direct_wanted(p, 1)) {
-        rc = tau_conv_direct_dx(w, dy, dx, p, g.oh, g.ow);
+    } else if (dx && tau__conv_direct_wanted(p, 1)) {
+        rc = tau__conv_direct_dx(w, dy, dx, p, g.oh, g.ow);
         dx = NULL;
-    } else if (dx && tau_conv_taps_wanted(p, g.oh, g.ow, 1)) {
-        rc = tau_conv_taps_dx(w, dy, dx, p, g.oh, g.ow);
+    } else if (dx && tau__conv_taps_wanted(p, g.oh, g.ow, 1)) {
+        rc = tau__conv_taps_dx(w, dy, dx, p, g.oh, g.ow);
         dx = NULL;
     }
-    if (rc == TAU_OK && dw && tau_conv_direct_wanted(p, 2)) {
-        rc = tau_conv_direct_dw(x, dy, dw, p, g.oh, g.ow);
+    if (rc == TAU_OK && dw && tau__conv_direct_wanted(p, 2)) {
+        rc = tau__conv_direct_dw(x, dy, dw, p, g.oh, g.ow);
         dw = NULL;
-    } else if (rc == TAU_OK && dw && tau_conv_taps_wanted(p, g.oh, g.ow, 2)) {
-        rc = tau_conv_taps_dw(x, dy, dw, p, g.oh, g.ow);
+    } else if (rc == TAU_OK && dw && tau__conv_taps_wanted(p, g.oh, g.ow, 2)) {
+        rc = tau__conv_taps_dw(x, dy, dw, p, g.oh, g.ow);
         dw = NULL;
     }
     if (rc != TAU_OK) return TAU_ERR;

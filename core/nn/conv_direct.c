@@ -268,7 +268,7 @@ __attribute__((target("avx2,fma"))) static void dw_image_avx2(const direct_job *
     }
 }
 
-static int have_avx2(void) { return tau_cpu() >= TAU_CPU_AVX2; }
+static int have_avx2(void) { return tau__cpu() >= TAU_CPU_AVX2; }
 #else
 static int have_avx2(void) { return 0; }
 static void image_avx2(const direct_job *j, const float *xp, float *y, const float *next, int64_t nf) {
@@ -294,7 +294,7 @@ static void direct_parts(void *ctx, int64_t b, int64_t e) {
             const int64_t nf = j->cin * j->sh * j->sw;
             pad_image(j, j->src + n * nf, xp);
             if (j->dw) dw_image_avx2(j, xp, j->dy + n * j->cout * j->oh * j->ow, acc);
-            else if (j->cout >= 8 && tau_cpu() >= TAU_CPU_AVX512)
+            else if (j->cout >= 8 && tau__cpu() >= TAU_CPU_AVX512)
                 image_avx512(j, xp, j->dst + n * j->cout * j->oh * j->ow, n + 1 < j->n ? j->src + (n + 1) * nf : NULL, nf);
             else image_avx2(j, xp, j->dst + n * j->cout * j->oh * j->ow, n + 1 < j->n ? j->src + (n + 1) * nf : NULL, nf);
         }
@@ -336,7 +336,7 @@ static int plain(const tau_conv2d_params *p) {
 /* Up to KB channels are packed as they are, more are rounded up to blocks of KB. */
 static int64_t packed_channels(int64_t cout) { return cout <= KB ? cout : (cout + KB - 1) / KB * KB; }
 
-int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
+int tau__conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
     if (!have_avx2() || !plain(p) || p->n < 1) return 0;
     if (for_dx == 2) return p->c <= 4 && p->kw == 3;
     if (p->kh * p->kw == 1) return 0; /* a 1x1 GEMM needs no lowering */
@@ -346,7 +346,7 @@ int tau_conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
     return p->c >= 2 && p->c * p->kh * p->kw <= 32;
 }
 
-int tau_conv_direct_forward(const float *x, const float *w, const float *b, float *y,
+int tau__conv_direct_forward(const float *x, const float *w, const float *b, float *y,
                             const tau_conv2d_params *p, int64_t oh, int64_t ow) {
     direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
                     .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,
@@ -364,7 +364,7 @@ int tau_conv_direct_forward(const float *x, const float *w, const float *b, floa
     return rc;
 }
 
-int tau_conv_direct_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
+int tau__conv_direct_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
                        int64_t ow) {
     const int64_t ph = p->kh - 1 - p->pad_h, pw = p->kw - 1 - p->pad_w;
     direct_job j = {.n = p->n, .cin = p->k, .cout = p->c, .kh = p->kh, .kw = p->kw,
@@ -384,7 +384,7 @@ int tau_conv_direct_dx(const float *w, const float *dy, float *dx, const tau_con
     return rc;
 }
 
-int tau_conv_direct_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
+int tau__conv_direct_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
                        int64_t ow) {
     direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
                     .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,

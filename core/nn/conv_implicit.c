@@ -602,8 +602,8 @@ static void forward_parts(void *ctx, int64_t b, int64_t e) { (void)ctx; (void)b;
 static void dx_range(void *ctx, int64_t b, int64_t e) { (void)ctx; (void)b; (void)e; }
 #endif
 
-int tau_conv_implicit_wanted(const tau_conv2d_params *p, int which) {
-    if (tau_cpu() < TAU_CPU_AVX2 || p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_w != 2 || p->n < 1) return 0;
+int tau__conv_implicit_wanted(const tau_conv2d_params *p, int which) {
+    if (tau__cpu() < TAU_CPU_AVX2 || p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_w != 2 || p->n < 1) return 0;
     if (p->w > (1 << 28)) return 0; /* lane arithmetic is 32-bit */
     if (which == 0) return 1;
     /* the weight gradient of a strided 1x1 layer measured faster through its column matrix
@@ -618,7 +618,7 @@ static size_t table_bytes(const job *j) { return (size_t)(j->J + j->nfetch) * si
  * matrix row's offset in it. */
 static int setup(job *j, const tau_conv2d_params *p, int64_t oh, int64_t ow, int split) {
     j->p = p;
-    j->wide = tau_cpu() >= TAU_CPU_AVX512;
+    j->wide = tau__cpu() >= TAU_CPU_AVX512;
     j->mr = j->wide ? MR5 : MR;
     j->oh = oh;
     j->ow = ow;
@@ -676,7 +676,7 @@ static int finish(job *j, int rc) {
 /* Items of one image per chunk at least: enough multiply-adds to outweigh waking a thread. */
 static int64_t grain(const job *j) { return j->nblocks; }
 
-int tau_conv_implicit_forward(const float *x, const float *w, const float *b, float *y,
+int tau__conv_implicit_forward(const float *x, const float *w, const float *b, float *y,
                               const tau_conv2d_params *p, int64_t oh, int64_t ow) {
     job j = {0};
     if (setup(&j, p, oh, ow, 1) != TAU_OK) return TAU_ERR;
@@ -695,7 +695,7 @@ int tau_conv_implicit_forward(const float *x, const float *w, const float *b, fl
     return finish(&j, rc);
 }
 
-int tau_conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p,
+int tau__conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p,
                          int64_t oh, int64_t ow) {
     job j = {0};
     setup(&j, p, oh, ow, 0);

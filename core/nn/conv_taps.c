@@ -93,7 +93,7 @@ static void forward_image(const taps *t, int64_t n, int first, float *scratch) {
     (void)first;
     scatter(t, t->x + n * C * p->h * p->w, xp);
     for (int64_t i = 0; i < t->kk; i++)
-        tau_gemm(CblasNoTrans, CblasNoTrans, (int)K, (int)t->span, (int)C, 1.0f, t->wt + i * K * C, (int)C,
+        tau__gemm(CblasNoTrans, CblasNoTrans, (int)K, (int)t->span, (int)C, 1.0f, t->wt + i * K * C, (int)C,
                  tap_at(t, xp, i), (int)t->ps, i ? 1.0f : 0.0f, yp, (int)t->span);
     float *y = t->y + n * K * t->oh * t->ow;
     for (int64_t k = 0; k < K; k++) {
@@ -116,7 +116,7 @@ static void dx_image(const taps *t, int64_t n, int first, float *scratch) {
     spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
     memset(dxp, 0, (size_t)planes_floats(t) * sizeof *dxp);
     for (int64_t i = 0; i < t->kk; i++)
-        tau_gemm(CblasTrans, CblasNoTrans, (int)C, (int)t->span, (int)K, 1.0f, t->wt + i * K * C, (int)C, dyp,
+        tau__gemm(CblasTrans, CblasNoTrans, (int)C, (int)t->span, (int)K, 1.0f, t->wt + i * K * C, (int)C, dyp,
                  (int)t->span, 1.0f, tap_at(t, dxp, i), (int)t->ps);
     float *dx = t->dx + n * C * p->h * p->w;
     for (int64_t c = 0; c < C; c++)
@@ -139,7 +139,7 @@ static void dw_image(const taps *t, int64_t n, int first, float *scratch) {
     scatter(t, t->x + n * C * p->h * p->w, xp);
     spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
     for (int64_t i = 0; i < t->kk; i++)
-        tau_gemm(CblasNoTrans, CblasTrans, (int)K, (int)C, (int)t->span, 1.0f, dyp, (int)t->span, tap_at(t, xp, i),
+        tau__gemm(CblasNoTrans, CblasTrans, (int)K, (int)C, (int)t->span, 1.0f, dyp, (int)t->span, tap_at(t, xp, i),
                  (int)t->ps, first ? 0.0f : 1.0f, acc + i * K * C, (int)C);
 }
 
@@ -161,7 +161,7 @@ static void forward_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e
 static void dx_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e, dx_image); }
 static void dw_parts(void *ctx, int64_t b, int64_t e) { run_parts(ctx, b, e, dw_image); }
 
-int tau_conv_taps_wanted(const tau_conv2d_params *p, int64_t oh, int64_t ow, int which) {
+int tau__conv_taps_wanted(const tau_conv2d_params *p, int64_t oh, int64_t ow, int which) {
     if (p->groups != 1 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w) return 0;
     if (p->stride_h > 2 || p->kh * p->kw < 2 || p->kh > 7 || p->kw > 7 || p->n < 1) return 0;
     /* one GEMM per tap wants real dimensions: C and K (C rows of dx: one input channel made
@@ -223,19 +223,19 @@ static int run(const tau_conv2d_params *p, int64_t oh, int64_t ow, taps *t, cons
     return TAU_OK;
 }
 
-int tau_conv_taps_forward(const float *x, const float *w, const float *b, float *y, const tau_conv2d_params *p,
+int tau__conv_taps_forward(const float *x, const float *w, const float *b, float *y, const tau_conv2d_params *p,
                           int64_t oh, int64_t ow) {
     taps t = {.x = x, .b = b, .y = y};
     return run(p, oh, ow, &t, w, 0, forward_parts);
 }
 
-int tau_conv_taps_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
+int tau__conv_taps_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
                      int64_t ow) {
     taps t = {.dy = dy, .dx = dx};
     return run(p, oh, ow, &t, w, 1, dx_parts);
 }
 
-int tau_conv_taps_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
+int tau__conv_taps_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
                      int64_t ow) {
     taps t = {.x = x, .dy = dy, .dw = dw};
     return run(p, oh, ow, &t, NULL, 2, dw_parts);

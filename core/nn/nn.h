@@ -6,6 +6,7 @@
  * steady-state training loop makes no heap calls. */
 #ifndef TAU_NN_H
 #define TAU_NN_H
+#include "base/api.h"
 #include <stdint.h>
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
@@ -18,14 +19,14 @@ typedef struct {
 } tau_conv2d_params;
 
 /* Validates p and gives the output size: y is (n, k, oh, ow). */
-int tau_conv2d_out_size(const tau_conv2d_params *p, int64_t *oh, int64_t *ow);
+TAU_API int tau_conv2d_out_size(const tau_conv2d_params *p, int64_t *oh, int64_t *ow);
 
 /* x is (N, C, H, W), w is (K, C/groups, kh, kw), b is (K) or NULL; y is (N, K, OH, OW). */
-int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
+TAU_API int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
                        const tau_conv2d_params *p);
 
 /* dy is (N, K, OH, OW); dx like x, dw like w, db (K); each may be NULL. */
-int tau_conv2d_backward(const float *x, const float *w, const float *dy,
+TAU_API int tau_conv2d_backward(const float *x, const float *w, const float *dy,
                         float *dx, float *dw, float *db, const tau_conv2d_params *p);
 
 /* ---- pooling ----------------------------------------------------------------------------- */
@@ -39,26 +40,26 @@ typedef struct {
     int ceil_mode, count_include_pad;
 } tau_pool2d_params;
 
-int tau_max_pool2d_out_size(const tau_pool2d_params *p, int64_t *oh, int64_t *ow);
-int tau_avg_pool2d_out_size(const tau_pool2d_params *p, int64_t *oh, int64_t *ow);
+TAU_API int tau_max_pool2d_out_size(const tau_pool2d_params *p, int64_t *oh, int64_t *ow);
+TAU_API int tau_avg_pool2d_out_size(const tau_pool2d_params *p, int64_t *oh, int64_t *ow);
 
 /* x is (N, C, H, W); y and idx are (N, C, OH, OW). idx (nullable) receives the position of each
  * maximum inside its input plane, ih * W + iw. NaN wins, so it propagates. */
-int tau_max_pool2d_forward(const float *x, float *y, int32_t *idx, const tau_pool2d_params *p);
+TAU_API int tau_max_pool2d_forward(const float *x, float *y, int32_t *idx, const tau_pool2d_params *p);
 /* dy and idx are (N, C, OH, OW); dx is (N, C, H, W). */
-int tau_max_pool2d_backward(const float *dy, const int32_t *idx, float *dx,
+TAU_API int tau_max_pool2d_backward(const float *dy, const int32_t *idx, float *dx,
                             const tau_pool2d_params *p);
 
 /* x is (N, C, H, W); y is (N, C, OH, OW). */
-int tau_avg_pool2d_forward(const float *x, float *y, const tau_pool2d_params *p);
-int tau_avg_pool2d_backward(const float *dy, float *dx, const tau_pool2d_params *p);
+TAU_API int tau_avg_pool2d_forward(const float *x, float *y, const tau_pool2d_params *p);
+TAU_API int tau_avg_pool2d_backward(const float *dy, float *dx, const tau_pool2d_params *p);
 
 /* Output cell i covers input rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1, likewise for columns. */
 typedef struct { int64_t n, c, h, w, oh, ow; } tau_adaptive_pool2d_params;
 
 /* x is (N, C, H, W); y is (N, C, OH, OW). */
-int tau_adaptive_avg_pool2d_forward(const float *x, float *y, const tau_adaptive_pool2d_params *p);
-int tau_adaptive_avg_pool2d_backward(const float *dy, float *dx,
+TAU_API int tau_adaptive_avg_pool2d_forward(const float *x, float *y, const tau_adaptive_pool2d_params *p);
+TAU_API int tau_adaptive_avg_pool2d_backward(const float *dy, float *dx,
                                      const tau_adaptive_pool2d_params *p);
 
 /* ---- normalisation ----------------------------------------------------------------------- */
@@ -71,12 +72,12 @@ typedef struct { int64_t n, c, l; float eps, momentum; int training; } tau_batch
 /* x, y are (N, C, L); gamma, beta (C) or NULL (1 and 0); running_mean, running_var (C), updated
  * in place in training, NULL allowed in training only (no tracking). save_mean and save_invstd
  * (C, nullable) receive the mean and 1/sqrt(var + eps) actually used, for the backward. */
-int tau_batch_norm_forward(const float *x, const float *gamma, const float *beta,
+TAU_API int tau_batch_norm_forward(const float *x, const float *gamma, const float *beta,
                            float *running_mean, float *running_var,
                            float *y, float *save_mean, float *save_invstd,
                            const tau_batch_norm_params *p);
 /* In evaluation mode the statistics are constants, so dx = dy * gamma * invstd. */
-int tau_batch_norm_backward(const float *x, const float *dy, const float *gamma,
+TAU_API int tau_batch_norm_backward(const float *x, const float *dy, const float *gamma,
                             const float *save_mean, const float *save_invstd,
                             float *dx, float *dgamma, float *dbeta,
                             const tau_batch_norm_params *p);
@@ -85,10 +86,10 @@ int tau_batch_norm_backward(const float *x, const float *dy, const float *gamma,
 typedef struct { int64_t m, d; float eps; } tau_layer_norm_params;
 
 /* x, y are (M, D); gamma, beta (D) or NULL; save_mean, save_invstd (M), nullable. */
-int tau_layer_norm_forward(const float *x, const float *gamma, const float *beta,
+TAU_API int tau_layer_norm_forward(const float *x, const float *gamma, const float *beta,
                            float *y, float *save_mean, float *save_invstd,
                            const tau_layer_norm_params *p);
-int tau_layer_norm_backward(const float *x, const float *dy, const float *gamma,
+TAU_API int tau_layer_norm_backward(const float *x, const float *dy, const float *gamma,
                             const float *save_mean, const float *save_invstd,
                             float *dx, float *dgamma, float *dbeta,
                             const tau_layer_norm_params *p);
@@ -99,13 +100,13 @@ int tau_layer_norm_backward(const float *x, const float *dy, const float *gamma,
 typedef struct { int64_t m, k; float tau; } tau_softmax_params;
 
 /* z, p are (M, K). */
-int tau_softmax_forward(const float *z, float *p, const tau_softmax_params *sp);
+TAU_API int tau_softmax_forward(const float *z, float *p, const tau_softmax_params *sp);
 /* p is the saved output; dz = p * (dp - sum(dp * p)) / tau. */
-int tau_softmax_backward(const float *p, const float *dp, float *dz, const tau_softmax_params *sp);
+TAU_API int tau_softmax_backward(const float *p, const float *dp, float *dz, const tau_softmax_params *sp);
 /* z, y are (M, K); y = log softmax(z / tau). */
-int tau_log_softmax_forward(const float *z, float *y, const tau_softmax_params *sp);
+TAU_API int tau_log_softmax_forward(const float *z, float *y, const tau_softmax_params *sp);
 /* y is the saved output; dz = (dy - exp(y) * sum(dy)) / tau. */
-int tau_log_softmax_backward(const float *y, const float *dy, float *dz,
+TAU_API int tau_log_softmax_backward(const float *y, const float *dy, float *dz,
                              const tau_softmax_params *sp);
 
 typedef enum { TAU_REDUCTION_MEAN = 0, TAU_REDUCTION_SUM = 1, TAU_REDUCTION_NONE = 2 } tau_reduction;
@@ -121,29 +122,29 @@ typedef struct {
 /* z is (N, K) logits, labels (N) in 1..K; loss is (N) for REDUCTION_NONE, else (1).
  * Per row: (1-e) (-log q_y) + e mean_j(-log q_j), q = softmax(z / tau). p (N, K, nullable)
  * receives q for the backward. */
-int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss, float *p,
+TAU_API int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss, float *p,
                               const tau_cross_entropy_params *cp);
 /* dloss is (N) for REDUCTION_NONE, else (1); dz (N, K) = (q - target) / tau * upstream,
  * upstream divided by N for REDUCTION_MEAN. */
-int tau_cross_entropy_backward(const float *p, const int32_t *labels, const float *dloss,
+TAU_API int tau_cross_entropy_backward(const float *p, const int32_t *labels, const float *dloss,
                                float *dz, const tau_cross_entropy_params *cp);
 
 typedef struct { int64_t n, k; tau_reduction reduction; } tau_nll_loss_params;
 
 /* logp is (N, K) log-probabilities, labels (N) in 1..K; loss per row -logp[label]. */
-int tau_nll_loss_forward(const float *logp, const int32_t *labels, float *loss,
+TAU_API int tau_nll_loss_forward(const float *logp, const int32_t *labels, float *loss,
                          const tau_nll_loss_params *np);
-int tau_nll_loss_backward(const int32_t *labels, const float *dloss, float *dlogp,
+TAU_API int tau_nll_loss_backward(const int32_t *labels, const float *dloss, float *dlogp,
                           const tau_nll_loss_params *np);
 
 /* n elements; the mean is over all of them. */
 typedef struct { int64_t n; tau_reduction reduction; } tau_mse_loss_params;
 
 /* x, target (N); loss (N) for REDUCTION_NONE, else (1); per element (x - target)^2. */
-int tau_mse_loss_forward(const float *x, const float *target, float *loss,
+TAU_API int tau_mse_loss_forward(const float *x, const float *target, float *loss,
                          const tau_mse_loss_params *mp);
 /* dx and dtarget (= -dx) are (N), each nullable. */
-int tau_mse_loss_backward(const float *x, const float *target, const float *dloss,
+TAU_API int tau_mse_loss_backward(const float *x, const float *target, const float *dloss,
                           float *dx, float *dtarget, const tau_mse_loss_params *mp);
 
 /* ---- attention --------------------------------------------------------------------------- */
@@ -166,10 +167,10 @@ typedef struct {
 
 /* out is (B, H, T, D); probs (B, H, T, S) receives the attention probabilities before dropout
  * and must be kept for the backward. */
-int tau_attention_forward(const float *q, const float *k, const float *v, const float *mask,
+TAU_API int tau_attention_forward(const float *q, const float *k, const float *v, const float *mask,
                           float *out, float *probs, const tau_attention_params *p);
 /* dout is (B, H, T, D); dq like q, dk and dv like k (each nullable). */
-int tau_attention_backward(const float *q, const float *k, const float *v, const float *probs,
+TAU_API int tau_attention_backward(const float *q, const float *k, const float *v, const float *probs,
                            const float *dout, float *dq, float *dk, float *dv,
                            const tau_attention_params *p);
 
@@ -178,18 +179,18 @@ int tau_attention_backward(const float *q, const float *k, const float *v, const
 typedef enum { TAU_GELU_EXACT = 0, TAU_GELU_TANH = 1 } tau_gelu_approx;
 
 /* exact: x/2 (1 + erf(x/sqrt 2)); tanh: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-int tau_gelu_forward(const float *x, float *y, int64_t n, tau_gelu_approx approx);
-int tau_gelu_backward(const float *x, const float *dy, float *dx, int64_t n,
+TAU_API int tau_gelu_forward(const float *x, float *y, int64_t n, tau_gelu_approx approx);
+TAU_API int tau_gelu_backward(const float *x, const float *dy, float *dx, int64_t n,
                       tau_gelu_approx approx);
 
-int tau_relu_forward(const float *x, float *y, int64_t n);
+TAU_API int tau_relu_forward(const float *x, float *y, int64_t n);
 /* x is the forward input; the gradient at 0 is 0, as PyTorch. */
-int tau_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
-int tau_sigmoid_forward(const float *x, float *y, int64_t n);
+TAU_API int tau_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
+TAU_API int tau_sigmoid_forward(const float *x, float *y, int64_t n);
 /* y is the saved output. */
-int tau_sigmoid_backward(const float *y, const float *dy, float *dx, int64_t n);
-int tau_tanh_forward(const float *x, float *y, int64_t n);
+TAU_API int tau_sigmoid_backward(const float *y, const float *dy, float *dx, int64_t n);
+TAU_API int tau_tanh_forward(const float *x, float *y, int64_t n);
 /* y is the saved output. */
-int tau_tanh_backward(const float *y, const float *dy, float *dx, int64_t n);
+TAU_API int tau_tanh_backward(const float *y, const float *dy, float *dx, int64_t n);
 
 #endif

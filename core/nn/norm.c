@@ -256,7 +256,7 @@ __attribute__((target("avx2,fma"))) static void row_grad_sums_avx2(const float *
 
 static void row_moments(const float *x, int64_t d, double *mean, double *var) {
 #ifdef HAVE_X86_DISPATCH
-    if (tau_cpu() >= TAU_CPU_AVX2) { row_moments_avx2(x, d, mean, var); return; }
+    if (tau__cpu() >= TAU_CPU_AVX2) { row_moments_avx2(x, d, mean, var); return; }
 #endif
     double s = 0, v = 0;
     for (int64_t j = 0; j < d; j++) s += x[j];
@@ -269,7 +269,7 @@ static void row_moments(const float *x, int64_t d, double *mean, double *var) {
 static void row_grad_sums(const float *x, const float *dy, const float *gamma, double mean, double invstd, int64_t d,
                           double *sg, double *sgx) {
 #ifdef HAVE_X86_DISPATCH
-    if (tau_cpu() >= TAU_CPU_AVX2) { row_grad_sums_avx2(x, dy, gamma, mean, invstd, d, sg, sgx); return; }
+    if (tau__cpu() >= TAU_CPU_AVX2) { row_grad_sums_avx2(x, dy, gamma, mean, invstd, d, sg, sgx); return; }
 #endif
     double a = 0, b = 0;
     for (int64_t j = 0; j < d; j++) {

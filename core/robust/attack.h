@@ -8,13 +8,14 @@
  * and the L2 geometry is per sample. Labels are int32 in 1..K, as everywhere in tau. */
 #ifndef TAU_ATTACK_H
 #define TAU_ATTACK_H
+#include "base/api.h"
 #include "tensor/autograd.h"
 
 typedef enum { TAU_NORM_LINF = 0, TAU_NORM_L2 = 1 } tau_norm;
 
 /* "linf" (also "inf", "Linf", "l_inf") or "l2" ("L2"); fn names the caller in the message. */
-int tau_attack_parse_norm(const char *fn, const char *s, tau_norm *out);
-const char *tau_norm_name(tau_norm norm);
+TAU_API int tau_attack_parse_norm(const char *fn, const char *s, tau_norm *out);
+TAU_API const char *tau_norm_name(tau_norm norm);
 
 /* ---- array kernels: every array is (n, d), contiguous float32 -------------------------------- */
 
@@ -40,7 +41,7 @@ typedef struct {
  *         u - x0 is scaled back onto the eps-ball and the result clamped to [lo, hi].
  * out may alias x. *nzero (nullable) receives the number of samples whose gradient is exactly
  * zero: the signature of saturated (masked) gradients. Fails on NaN in x, g or x0. */
-int tau_attack_step_forward(const float *x, const float *g, const float *x0, float *out,
+TAU_API int tau_attack_step_forward(const float *x, const float *g, const float *x0, float *out,
                             const tau_step_size *s, int64_t *nzero, const tau_ball *b);
 
 /* The APGD update (Croce & Hein 2020) with momentum m:
@@ -48,24 +49,24 @@ int tau_attack_step_forward(const float *x, const float *g, const float *x0, flo
  *   out = P(x + m (z - x) + (1 - m) (x - x_prev))
  * where P projects onto the ball and clamps to the box, and dir is sign(g) for linf or
  * g/||g||_2 for l2. out may alias any input. */
-int tau_attack_apgd_step_forward(const float *x, const float *x_prev, const float *g,
+TAU_API int tau_attack_apgd_step_forward(const float *x, const float *x_prev, const float *g,
                                  const float *x0, float *out, float momentum,
                                  const tau_step_size *s, int64_t *nzero, const tau_ball *b);
 
 /* out = P(x): projection onto the ball around x0, then the clamp. out may alias x. */
-int tau_attack_project_forward(const float *x, const float *x0, float *out, const tau_ball *b);
+TAU_API int tau_attack_project_forward(const float *x, const float *x0, float *out, const tau_ball *b);
 
 /* A uniform random point of the ball around x0, clamped to the box: linf draws each value
  * from U(-eps, eps); l2 draws a Gaussian direction and the radius eps U^(1/d), which is uniform
  * in the volume. Uses tau's seeded generator. out must not alias x0. */
-int tau_attack_random_start_forward(const float *x0, float *out, const tau_ball *b);
+TAU_API int tau_attack_random_start_forward(const float *x0, float *out, const tau_ball *b);
 
 /* norms[i] = ||x_i - x0_i|| in the ball's norm, computed in double. */
-int tau_attack_norms_forward(const float *x, const float *x0, float *norms, const tau_ball *b);
+TAU_API int tau_attack_norms_forward(const float *x, const float *x0, float *norms, const tau_ball *b);
 
 /* First sample (0-based) holding a NaN, or a value outside [lo, hi] when check_range; -1 when
  * there is none. *bad receives the offending value. */
-int64_t tau_attack_find_bad(const float *x, int64_t n, int64_t d, int check_range, float lo,
+TAU_API int64_t tau_attack_find_bad(const float *x, int64_t n, int64_t d, int check_range, float lo,
                             float hi, float *bad);
 
 /* ---- margin losses ------------------------------------------------------------------------- */
@@ -84,10 +85,10 @@ typedef struct {
 } tau_margin_params;
 
 /* labels (n) and targets (n, or NULL for untargeted) in 1..k; loss (n). */
-int tau_margin_loss_forward(const float *z, const int32_t *labels, const int32_t *targets,
+TAU_API int tau_margin_loss_forward(const float *z, const int32_t *labels, const int32_t *targets,
                             float *loss, const tau_margin_params *p);
 /* dloss (n); dz (n, k) is overwritten. */
-int tau_margin_loss_backward(const float *z, const int32_t *labels, const int32_t *targets,
+TAU_API int tau_margin_loss_backward(const float *z, const int32_t *labels, const int32_t *targets,
                              const float *dloss, float *dz, const tau_margin_params *p);
 
 /* ---- tensor level: shape and value checks, then the kernels ------------------------------- */
@@ -103,20 +104,20 @@ typedef struct {
 
 /* x, g, x0 are (N, ...) float32 of one shape; alpha is NULL (use o->alpha) or N float32 values.
  * Results are new contiguous tensors; inputs are borrowed. */
-tau_tensor *tau_attack_step(tau_tensor *x, tau_tensor *g, tau_tensor *x0, tau_tensor *alpha,
+TAU_API tau_tensor *tau_attack_step(tau_tensor *x, tau_tensor *g, tau_tensor *x0, tau_tensor *alpha,
                             const tau_attack_opts *o, int64_t *nzero);
-tau_tensor *tau_attack_apgd_step(tau_tensor *x, tau_tensor *x_prev, tau_tensor *g, tau_tensor *x0,
+TAU_API tau_tensor *tau_attack_apgd_step(tau_tensor *x, tau_tensor *x_prev, tau_tensor *g, tau_tensor *x0,
                                  tau_tensor *alpha, const tau_attack_opts *o, int64_t *nzero);
-tau_tensor *tau_attack_project(tau_tensor *x, tau_tensor *x0, const tau_attack_opts *o);
-tau_tensor *tau_attack_random_start(tau_tensor *x0, const tau_attack_opts *o);
+TAU_API tau_tensor *tau_attack_project(tau_tensor *x, tau_tensor *x0, const tau_attack_opts *o);
+TAU_API tau_tensor *tau_attack_random_start(tau_tensor *x0, const tau_attack_opts *o);
 /* (N) per-sample norms of x - x0. */
-tau_tensor *tau_attack_norms(tau_tensor *x, tau_tensor *x0, tau_norm norm);
+TAU_API tau_tensor *tau_attack_norms(tau_tensor *x, tau_tensor *x0, tau_norm norm);
 /* Fails naming the first sample with a NaN or a value outside [lo, hi] (when check_range). */
-int tau_attack_check_images(const char *fn, const char *what, tau_tensor *x, int check_range,
+TAU_API int tau_attack_check_images(const char *fn, const char *what, tau_tensor *x, int check_range,
                             double lo, double hi);
 
 /* Differentiable (N) margin loss of logits (N, K); targets NULL for untargeted. */
-tau_tensor *tau_op_margin_loss(tau_tensor *logits, tau_tensor *labels, tau_tensor *targets,
+TAU_API tau_tensor *tau_op_margin_loss(tau_tensor *logits, tau_tensor *labels, tau_tensor *targets,
                                tau_margin_kind kind);
 
 #endif

@@ -60,29 +60,30 @@
  */
 #ifndef TAU_CORRUPT_H
 #define TAU_CORRUPT_H
+#include "base/api.h"
 #include <stdint.h>
 
 /* 19; names 0..14 are CIFAR-10-C's 15 corruptions in the benchmark's order. */
-int tau_corrupt_count(void);
+TAU_API int tau_corrupt_count(void);
 /* NULL when i is out of range. */
-const char *tau_corrupt_name(int i);
+TAU_API const char *tau_corrupt_name(int i);
 /* 1 when the corruption ignores the seed, 0 when random, -1 for an unknown name. */
-int tau_corrupt_is_deterministic(const char *name);
+TAU_API int tau_corrupt_is_deterministic(const char *name);
 
 /* x, out are (n, c, h, w). Returns TAU_OK, or TAU_ERR with a message (tau_errmsg()) for an
  * unknown name, a severity outside 1..5, c not 1 or 3, h or w outside 8..32768, a NaN or
  * infinite input value, frost_dir without readable frost photographs, lack of memory, or an
  * interrupt (tau_interrupted, checked between images). */
-int tau_corrupt_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+TAU_API int tau_corrupt_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
                       const char *name, int severity, uint64_t seed, const char *frost_dir);
 
 /* The random corruptions whose randomness is a few draws, with those draws given: for
  * reproducing a recorded sample of the original exactly. angle_deg is the motion direction
  * (the original draws it from U(-45, 45)); frost_index 1..5 names frostK, row0/col0 the crop's
  * corner in the scaled photo (frost_dir required). All images of the batch use the same draws. */
-int tau_corrupt_motion_blur_at(const float *x, float *out, int64_t n, int64_t c, int64_t h,
+TAU_API int tau_corrupt_motion_blur_at(const float *x, float *out, int64_t n, int64_t c, int64_t h,
                                int64_t w, int severity, double angle_deg);
-int tau_corrupt_frost_at(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+TAU_API int tau_corrupt_frost_at(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
                          int severity, const char *frost_dir, int frost_index, int row0,
                          int col0);
 

@@ -29,6 +29,7 @@
  */
 #ifndef TAU_SHIFT_H
 #define TAU_SHIFT_H
+#include "base/api.h"
 #include <stdint.h>
 
 enum { TAU_SHIFT_CONSTANT = 0, TAU_SHIFT_EDGE = 1 };
@@ -42,16 +43,16 @@ typedef struct {
 /* The same warp for every image. Returns TAU_OK, or TAU_ERR (tau_errmsg()) for a bad shape, a
  * non-finite input value or parameter, scale <= 0, an unknown border, lack of memory or an
  * interrupt. */
-int tau_shift_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+TAU_API int tau_shift_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
                     const tau_shift_params *p, int border, double fill);
 
 /* Image i gets the warp per_image[i]. */
-int tau_shift_apply_each(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+TAU_API int tau_shift_apply_each(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
                          const tau_shift_params *per_image, int border, double fill);
 
 /* A random warp per image; max_rotate and max_translate >= 0, 0 <= max_scale < 1. drawn, when
  * not NULL, receives the n warps used. */
-int tau_shift_random(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+TAU_API int tau_shift_random(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
                      double max_rotate, double max_translate, double max_scale, uint64_t seed,
                      int border, double fill, tau_shift_params *drawn);
 

@@ -3,6 +3,7 @@
  * the nodes in reverse topological order and frees the graph unless asked to retain it. */
 #ifndef TAU_AUTOGRAD_H
 #define TAU_AUTOGRAD_H
+#include "base/api.h"
 #include "tensor/tensor.h"
 
 #define TAU_NODE_SAVED 4
@@ -44,33 +45,33 @@ struct tau_node {
     int needed;
 };
 
-extern int tau_grad_enabled;
+extern TAU_API int tau_grad_enabled;
 
 /* Whether an op on these inputs must record a node. */
-int tau_needs_grad(tau_tensor *const *inputs, int n);
+TAU_API int tau_needs_grad(tau_tensor *const *inputs, int n);
 /* Records a node for out (which takes a reference to it). inputs are retained; saves_inputs
  * marks those whose values backward reads. Returns the node so the op can save more. */
-tau_node *tau_record(const tau_op_info *op, tau_tensor *out, tau_tensor *const *inputs, int n,
+TAU_API tau_node *tau_record(const tau_op_info *op, tau_tensor *out, tau_tensor *const *inputs, int n,
                      unsigned saves_inputs);
-int tau_node_save(tau_node *n, tau_tensor *t);
+TAU_API int tau_node_save(tau_node *n, tau_tensor *t);
 /* Saves the node's own output: as a header sharing its storage, since holding the output
  * itself would make a reference cycle. */
-int tau_node_save_output(tau_node *n, tau_tensor *out);
-void tau_node_release(tau_node *n);
+TAU_API int tau_node_save_output(tau_node *n, tau_tensor *out);
+TAU_API void tau_node_release(tau_node *n);
 
 /* Gradient of root (seed: its upstream gradient, NULL for a scalar root = 1) accumulated into
  * the .grad of every leaf that requires grad. */
-int tau_backward(tau_tensor *root, tau_tensor *seed, int retain_graph);
+TAU_API int tau_backward(tau_tensor *root, tau_tensor *seed, int retain_graph);
 /* Gradients of root w.r.t. the chosen tensors (leaves or intermediate), .grad untouched;
  * results[i] is a new reference, or NULL when root does not depend on inputs[i]. */
-int tau_grad(tau_tensor *root, tau_tensor *seed, tau_tensor *const *inputs, int n,
+TAU_API int tau_grad(tau_tensor *root, tau_tensor *seed, tau_tensor *const *inputs, int n,
              tau_tensor **results, int retain_graph);
 
 /* Error for an in-place write on t when autograd forbids it (leaf requiring grad or a tensor
  * inside a graph while grad mode is on); TAU_OK otherwise. */
-int tau_check_inplace(const char *fn, const tau_tensor *t);
+TAU_API int tau_check_inplace(const char *fn, const tau_tensor *t);
 
 /* Graphviz dot of the graph behind t into a malloc'd string. */
-char *tau_graph_dot(const tau_tensor *t);
+TAU_API char *tau_graph_dot(const tau_tensor *t);
 
 #endif

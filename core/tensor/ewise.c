@@ -108,9 +108,9 @@ static void binary_run(void *p, const int64_t *off, int64_t n) {
 static void run_binary(tau_binop op, tau_tensor *out, const tau_tensor *a, const tau_tensor *b) {
     const tau_tensor *ops[3] = {out, a, b};
     tau_iter it;
-    tau_iter_init(&it, out->ndim, out->shape, 3, ops);
-    binary_job j = {op, out, a, b, tau_iter_step(&it, 0), tau_iter_step(&it, 1), tau_iter_step(&it, 2)};
-    tau_iter_run(&it, op == TAU_POW ? COSTLY_GRAIN : CHEAP_GRAIN, binary_run, &j);
+    tau__iter_init(&it, out->ndim, out->shape, 3, ops);
+    binary_job j = {op, out, a, b, tau__iter_step(&it, 0), tau__iter_step(&it, 1), tau__iter_step(&it, 2)};
+    tau__iter_run(&it, op == TAU_POW ? COSTLY_GRAIN : CHEAP_GRAIN, binary_run, &j);
 }
 
 /* Both operands in one compute dtype: float32 unless both are int32 and the op is exact. */
@@ -246,9 +246,9 @@ static int costly_unop(tau_unop op) {
 static void run_unary(tau_unop op, tau_tensor *out, const tau_tensor *x, float p0, float p1) {
     const tau_tensor *ops[2] = {out, x};
     tau_iter it;
-    tau_iter_init(&it, out->ndim, out->shape, 2, ops);
-    unary_job j = {op, p0, p1, out, x, tau_iter_step(&it, 0), tau_iter_step(&it, 1)};
-    tau_iter_run(&it, costly_unop(op) ? COSTLY_GRAIN : CHEAP_GRAIN, unary_run, &j);
+    tau__iter_init(&it, out->ndim, out->shape, 2, ops);
+    unary_job j = {op, p0, p1, out, x, tau__iter_step(&it, 0), tau__iter_step(&it, 1)};
+    tau__iter_run(&it, costly_unop(op) ? COSTLY_GRAIN : CHEAP_GRAIN, unary_run, &j);
 }
 
 tau_tensor *tau_unary_forward(tau_unop op, const tau_tensor *x, double p0, double p1) {
@@ -303,9 +303,9 @@ tau_tensor *tau_where_forward(const tau_tensor *cond, const tau_tensor *a, const
     if (out && tau_numel(out) > 0) {
         const tau_tensor *ops[4] = {out, cond, ca, cb};
         tau_iter it;
-        tau_iter_init(&it, nd, shape, 4, ops);
-        int64_t s0 = tau_iter_step(&it, 0), sc = tau_iter_step(&it, 1), sa = tau_iter_step(&it, 2),
-                sb = tau_iter_step(&it, 3);
+        tau__iter_init(&it, nd, shape, 4, ops);
+        int64_t s0 = tau__iter_step(&it, 0), sc = tau__iter_step(&it, 1), sa = tau__iter_step(&it, 2),
+                sb = tau__iter_step(&it, 3);
         do {
             for (int64_t k = 0; k < it.inner; k++) {
                 int64_t ci = it.offset[1] + k * sc;
@@ -316,7 +316,7 @@ tau_tensor *tau_where_forward(const tau_tensor *cond, const tau_tensor *a, const
                 if (dt == TAU_F32) ((float *)out->storage->data)[it.offset[0] + k * s0] = ((const float *)src->storage->data)[si];
                 else ((int32_t *)out->storage->data)[it.offset[0] + k * s0] = ((const int32_t *)src->storage->data)[si];
             }
-        } while (tau_iter_next(&it));
+        } while (tau__iter_next(&it));
     }
     tau_release(ta);
     tau_release(tb);

@@ -2,7 +2,7 @@
 #include "base/parallel.h"
 #include <string.h>
 
-void tau_iter_init(tau_iter *it, int ndim, const int64_t *shape, int nops, const tau_tensor *const *ops) {
+void tau__iter_init(tau_iter *it, int ndim, const int64_t *shape, int nops, const tau_tensor *const *ops) {
     memset(it, 0, sizeof *it);
     it->nops = nops;
     int64_t total = 1;
@@ -36,7 +36,7 @@ void tau_iter_init(tau_iter *it, int ndim, const int64_t *shape, int nops, const
     if (total == 0) it->inner = 0;
 }
 
-int tau_iter_next(tau_iter *it) {
+int tau__iter_next(tau_iter *it) {
     it->remaining -= it->inner;
     if (it->remaining <= 0) return 0;
     for (int d = it->ndim - 2; d >= 0; d--) {
@@ -70,22 +70,22 @@ static void run_range(void *p, int64_t begin, int64_t end) {
     iter_seek(&it, begin / inner);
     for (;;) {
         int64_t n = inner - col < end - pos ? inner - col : end - pos;
-        for (int o = 0; o < it.nops; o++) off[o] = it.offset[o] + col * tau_iter_step(&it, o);
+        for (int o = 0; o < it.nops; o++) off[o] = it.offset[o] + col * tau__iter_step(&it, o);
         job->fn(job->ctx, off, n);
         pos += n;
         col = 0;
-        if (pos >= end || !tau_iter_next(&it)) break;
+        if (pos >= end || !tau__iter_next(&it)) break;
     }
 }
 
-void tau_iter_run(const tau_iter *it, int64_t grain, tau_run_fn fn, void *ctx) {
+void tau__iter_run(const tau_iter *it, int64_t grain, tau_run_fn fn, void *ctx) {
     if (it->total == 0 || it->inner == 0) return;
     int aliased = 0; /* operand 0 is the one written: an expanded view must be written in order */
     for (int d = 0; d < it->ndim; d++) aliased |= it->stride[0][d] == 0;
     if (aliased || it->total < 2 * grain || tau_get_num_threads() < 2) {
         tau_iter serial = *it;
         do fn(ctx, serial.offset, serial.inner);
-        while (tau_iter_next(&serial));
+        while (tau__iter_next(&serial));
         return;
     }
     run_job job = {it, fn, ctx};

@@ -16,10 +16,10 @@ typedef struct {
 } tau_iter;
 
 /* ops[i] is broadcast to (ndim, shape); its missing or size-1 dimensions get stride 0. */
-void tau_iter_init(tau_iter *it, int ndim, const int64_t *shape, int nops, const tau_tensor *const *ops);
+void tau__iter_init(tau_iter *it, int ndim, const int64_t *shape, int nops, const tau_tensor *const *ops);
 /* After processing `inner` elements at the current offsets, advance; returns 0 when done. */
-int tau_iter_next(tau_iter *it);
-static inline int64_t tau_iter_step(const tau_iter *it, int op) {
+int tau__iter_next(tau_iter *it);
+static inline int64_t tau__iter_step(const tau_iter *it, int op) {
     return it->ndim ? it->stride[op][it->ndim - 1] : 0;
 }
 
@@ -29,6 +29,6 @@ static inline int64_t tau_iter_step(const tau_iter *it, int op) {
  * elements of its own run, and those of operand 0 (kept serial when operand 0 is an expanded
  * view). */
 typedef void (*tau_run_fn)(void *ctx, const int64_t *offset, int64_t n);
-void tau_iter_run(const tau_iter *it, int64_t grain, tau_run_fn fn, void *ctx);
+void tau__iter_run(const tau_iter *it, int64_t grain, tau_run_fn fn, void *ctx);
 
 #endif

@@ -87,7 +87,7 @@ tau_tensor *tau_matmul_forward(tau_tensor *a, tau_tensor *b) {
         float *c = po + bi * m * n;
         if (m == 0 || n == 0) continue;
         if (k == 0) { for (int64_t i = 0; i < m * n; i++) c[i] = 0; continue; }
-        tau_gemm(ta, tb, (int)m, (int)n, (int)k, 1.0f,
+        tau__gemm(ta, tb, (int)m, (int)n, (int)k, 1.0f,
                     (const float *)Ac->storage->data + oa, (int)lda,
                     (const float *)Bc->storage->data + ob, (int)ldb, 0.0f, c, (int)(n > 1 ? n : 1));
     }

@@ -138,9 +138,9 @@ tau_tensor *tau_sum_to(tau_tensor *g, int ndim, const int64_t *shape) {
     }
     const tau_tensor *ops[2] = {ex, g};
     tau_iter it;
-    tau_iter_init(&it, g->ndim, g->shape, 2, ops);
+    tau__iter_init(&it, g->ndim, g->shape, 2, ops);
     if (it.inner > 0) {
-        int64_t se = tau_iter_step(&it, 0), sg = tau_iter_step(&it, 1);
+        int64_t se = tau__iter_step(&it, 0), sg = tau__iter_step(&it, 1);
         float *po = out->storage->data;
         const float *pg = g->storage->data;
         do {
@@ -151,7 +151,7 @@ tau_tensor *tau_sum_to(tau_tensor *g, int ndim, const int64_t *shape) {
             } else {
                 for (int64_t k = 0; k < it.inner; k++) po[it.offset[0] + k * se] += pg[it.offset[1] + k * sg];
             }
-        } while (tau_iter_next(&it));
+        } while (tau__iter_next(&it));
     }
     tau_release(ex);
     return out;

@@ -237,12 +237,12 @@ START_TEST(conv_matches_reference) {
     /* every kernel path this processor can run: AVX-512, AVX2, and none (the GEMM lowering) */
     const tau_cpu_level levels[] = {TAU_CPU_AVX512, TAU_CPU_AVX2, TAU_CPU_GENERIC};
     for (int l = 0; l < 3; l++) {
-        tau_cpu_set_limit(levels[l]);
+        tau__cpu_set_limit(levels[l]);
         for (int i = 0; i < NCONV; i++)
             for (int threads = 1; threads <= 2; threads++) conv_case(&conv_cases[i], threads, i % 2 == 0);
         for (int i = 0; i < NCONV; i++) conv_case(&conv_cases[i], 1, i % 2 == 1);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
@@ -719,14 +719,14 @@ START_TEST(layer_norm_matches_reference) {
     /* the row sums 8 at a time (AVX2, with tails: 300 = 37 * 8 + 4) and plain */
     for (int run = 0; run < 4; run++) {
         tau_set_num_threads(1 + run % 2);
-        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         ln_case(5, 7, 1);
         ln_case(3, 300, 1);   /* more than one column block for dgamma */
         ln_case(4, 9, 0);
         ln_case(1, 1, 1);
         ln_case(6, 128, 0);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
     float x[2] = {0};
     tau_layer_norm_params p = {1, 0, 1e-5f};
     expect_error(tau_layer_norm_forward(x, NULL, NULL, x, NULL, NULL, &p), "layer_norm: invalid shape, 1 rows of 0");
@@ -1108,7 +1108,7 @@ START_TEST(attention_matches_reference) {
     /* the vector rows (AVX2) and the plain ones, one and two threads */
     for (int run = 0; run < 4; run++) {
         const int threads = 1 + run % 2;
-        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         tau_set_num_threads(threads);
         for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
             const att_case *a = &cases[ci];
@@ -1147,7 +1147,7 @@ START_TEST(attention_matches_reference) {
             free(dq); free(dk); free(dv); free(rp); free(ro); free(rdq); free(rdk); free(rdv);
         }
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
@@ -1251,7 +1251,7 @@ START_TEST(activations_match_reference) {
     tau_set_num_threads(2);
     for (int run = 0; run < 7; run++) {
         const int which = run < 5 ? run : run - 5;
-        tau_cpu_set_limit(run < 5 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 5 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         const int64_t n = 40005;   /* over the parallel grain */
         act_fd c = {which, frand(n, -6, 6), fzeros(n), frand(n, -1, 1), n};
         for (int64_t i = 0; i < n; i++) if (fabsf(c.x[i]) < 0.01f) c.x[i] = 0.5f;  /* relu's kink */
@@ -1278,7 +1278,7 @@ START_TEST(activations_match_reference) {
         fd_check(act_obj, &c, c.x, n, dx, 1e-3f, 3e-3, names[which]);
         free(c.x); free(c.y); free(c.dy); free(ry); free(dx); free(rdx);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
     float x[1] = {0}, y[1];
     expect_error(tau_gelu_forward(x, y, 1, (tau_gelu_approx)3), "gelu: unknown approximation 3");
     expect_error(tau_relu_forward(x, y, -1), "relu: invalid size -1");
