@@ -125,6 +125,10 @@ static int f_margin_loss(lua_State *L) {
             return ltau_raisef(L, "%s: option 'target' must be a tensor of labels, got %s", fn, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
+    if (z->ndim == 2) {
+        y = ltau_checklabels(L, y, z->shape[0], z->shape[1], fn, "label", "sample");
+        if (t) t = ltau_checklabels(L, t, z->shape[0], z->shape[1], fn, "target label", "sample");
+    }
     ltau_push(L, tau_op_margin_loss(z, y, t, k), fn);
     return 1;
 }

@@ -16,10 +16,12 @@
  * (a tensor releasing the node that produced it) is the hook tau__grad_fn_release in
  * tensor/tensor.h. New areas go in by what they use: a t-SNE would be analysis/, above tensor.
  *
- * Index rule. Everything in the core is 0-based: dimensions, element indices, class labels
- * (0 .. C-1), corruption and data-set indices. The Lua API is 1-based; bindings/ converts at
- * its boundary (ltau_checkdim for dimensions, ltau_checklabels / ltau_pushlabels for labels)
- * and nowhere else.
+ * Index rule. Everything the core takes or returns is 0-based: dimensions, element indices,
+ * class labels (0 .. C-1), data-set and corruption indices. The Lua API is 1-based; bindings/
+ * converts at its boundary (ltau_checkdim for dimensions, ltau_checklabels / ltau_pushlabels
+ * for labels) and nowhere else. Messages are read by people, so they count positions (the
+ * dimension, row or sample at fault) from 1, and show values as the core holds them.
+ * Severities (1..5) and counts are quantities, not indices.
  *
  * Errors. A failing function returns TAU_ERR (or NULL) after tau_fail() recorded a message that
  * names the function and the problem; the core never exits or aborts on user input.

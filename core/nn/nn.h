@@ -111,7 +111,7 @@ TAU_API int tau_log_softmax_backward(const float *y, const float *dy, float *dz,
 
 typedef enum { TAU_REDUCTION_MEAN = 0, TAU_REDUCTION_SUM = 1, TAU_REDUCTION_NONE = 2 } tau_reduction;
 
-/* Class labels are 1-based (1..k), as everywhere in Lua. */
+/* Class labels are 0-based (0..k-1), as everywhere in the core. */
 typedef struct {
     int64_t n, k;
     float tau;                   /* > 0 */
@@ -119,7 +119,7 @@ typedef struct {
     tau_reduction reduction;
 } tau_cross_entropy_params;
 
-/* z is (N, K) logits, labels (N) in 1..K; loss is (N) for REDUCTION_NONE, else (1).
+/* z is (N, K) logits, labels (N) in 0..K-1; loss is (N) for REDUCTION_NONE, else (1).
  * Per row: (1-e) (-log q_y) + e mean_j(-log q_j), q = softmax(z / tau). p (N, K, nullable)
  * receives q for the backward. */
 TAU_API int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss, float *p,
@@ -131,7 +131,7 @@ TAU_API int tau_cross_entropy_backward(const float *p, const int32_t *labels, co
 
 typedef struct { int64_t n, k; tau_reduction reduction; } tau_nll_loss_params;
 
-/* logp is (N, K) log-probabilities, labels (N) in 1..K; loss per row -logp[label]. */
+/* logp is (N, K) log-probabilities, labels (N) in 0..K-1; loss per row -logp[label]. */
 TAU_API int tau_nll_loss_forward(const float *logp, const int32_t *labels, float *loss,
                          const tau_nll_loss_params *np);
 TAU_API int tau_nll_loss_backward(const int32_t *labels, const float *dloss, float *dlogp,

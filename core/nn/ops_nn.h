@@ -20,7 +20,7 @@ TAU_API tau_tensor *tau_op_batch_norm(tau_tensor *x, tau_tensor *running_mean, t
 /* normalises over the last `nd` dims; gamma/beta have those dims' shape (or are NULL). */
 TAU_API tau_tensor *tau_op_layer_norm(tau_tensor *x, int nd, tau_tensor *gamma, tau_tensor *beta, double eps);
 TAU_API tau_tensor *tau_op_softmax(tau_tensor *z, int dim, double tau, int log);
-/* labels int32 1..K; reduction as tau_reduction */
+/* labels int32 0..K-1; reduction as tau_reduction */
 TAU_API tau_tensor *tau_op_cross_entropy(tau_tensor *logits, tau_tensor *labels, double tau, double smoothing, int reduction);
 TAU_API tau_tensor *tau_op_nll_loss(tau_tensor *logp, tau_tensor *labels, int reduction);
 TAU_API tau_tensor *tau_op_mse_loss(tau_tensor *x, tau_tensor *target, int reduction);

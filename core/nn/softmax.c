@@ -144,9 +144,9 @@ static int check_reduction(const char *op, tau_reduction r) {
 static int check_labels(const char *op, const int32_t *labels, int64_t n, int64_t k) {
     if (n > 0 && !labels) return tau_fail("%s: missing labels", op);
     for (int64_t i = 0; i < n; i++)
-        if (labels[i] < 1 || labels[i] > k)
-            return tau_fail("%s: label %d out of range 1..%lld at row %lld", op, (int)labels[i],
-                            (long long)k, (long long)(i + 1));
+        if (labels[i] < 0 || labels[i] >= k)
+            return tau_fail("%s: label %d out of range 0..%lld at row %lld", op, (int)labels[i],
+                            (long long)k - 1, (long long)i + 1);
     return TAU_OK;
 }
 
@@ -176,7 +176,7 @@ static int ce_check(const tau_cross_entropy_params *cp) {
     return check_reduction("cross_entropy", cp->reduction);
 }
 
-/* z is (N, K), labels (N) in 1..K; loss (N) or (1); p (N, K) or NULL. */
+/* z is (N, K), labels (N) in 0..K-1; loss (N) or (1); p (N, K) or NULL. */
 int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss, float *p,
                               const tau_cross_entropy_params *cp) {
     if (ce_check(cp) != TAU_OK) return TAU_ERR;
@@ -199,7 +199,7 @@ int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss
         }
         /* sum >= 1 (the maximum contributes exp(0)), so the log is finite. */
         const double lse = log(sum);
-        double l = lse - (double)((zi[labels[i] - 1] - m) / tau);
+        double l = lse - (double)((zi[labels[i]] - m) / tau);
         if (eps > 0) l = (1 - eps) * l + eps * (lse - ssum / (double)k);
         if (pi) {
             const float inv = (float)(1.0 / sum);
@@ -226,7 +226,7 @@ int tau_cross_entropy_backward(const float *p, const int32_t *labels, const floa
         const float g = upstream(dloss, cp->reduction, i, cp->n);
         const float *pi = p + i * k;
         float *di = dz + i * k;
-        const int64_t y = labels[i] - 1;
+        const int64_t y = labels[i];
         for (int64_t j = 0; j < k; j++) di[j] = (pi[j] - (j == y ? on : off)) / tau * g;
     }
     return TAU_OK;
@@ -247,7 +247,7 @@ int tau_nll_loss_forward(const float *logp, const int32_t *labels, float *loss,
     if (check_labels("nll_loss", labels, np->n, np->k) != TAU_OK) return TAU_ERR;
     double total = 0;
     for (int64_t i = 0; i < np->n; i++) {
-        float l = -logp[i * np->k + labels[i] - 1];
+        float l = -logp[i * np->k + labels[i]];
         if (np->reduction == TAU_REDUCTION_NONE) loss[i] = l;
         total += l;
     }
@@ -263,7 +263,7 @@ int tau_nll_loss_backward(const int32_t *labels, const float *dloss, float *dlog
     if (check_labels("nll_loss", labels, np->n, np->k) != TAU_OK) return TAU_ERR;
     if (np->n > 0) memset(dlogp, 0, (size_t)(np->n * np->k) * sizeof *dlogp);
     for (int64_t i = 0; i < np->n; i++)
-        dlogp[i * np->k + labels[i] - 1] = -upstream(dloss, np->reduction, i, np->n);
+        dlogp[i * np->k + labels[i]] = -upstream(dloss, np->reduction, i, np->n);
     return TAU_OK;
 }
 

@@ -292,12 +292,12 @@ static int check_margin(const char *fn, const int32_t *labels, const int32_t *ta
         return tau_fail("%s: the %s%s loss needs at least %lld classes, got %lld", fn, targets ? "targeted " : "",
                         p->kind == TAU_MARGIN_CW ? "cw" : "dlr", (long long)need, (long long)p->k);
     for (int64_t i = 0; i < p->n; i++) {
-        if (labels[i] < 1 || labels[i] > p->k)
-            return tau_fail("%s: label %d out of range 1..%lld at sample %lld", fn, (int)labels[i], (long long)p->k,
-                            (long long)i + 1);
-        if (targets && (targets[i] < 1 || targets[i] > p->k))
-            return tau_fail("%s: target label %d out of range 1..%lld at sample %lld", fn, (int)targets[i],
-                            (long long)p->k, (long long)i + 1);
+        if (labels[i] < 0 || labels[i] >= p->k)
+            return tau_fail("%s: label %d out of range 0..%lld at sample %lld", fn, (int)labels[i],
+                            (long long)p->k - 1, (long long)i + 1);
+        if (targets && (targets[i] < 0 || targets[i] >= p->k))
+            return tau_fail("%s: target label %d out of range 0..%lld at sample %lld", fn, (int)targets[i],
+                            (long long)p->k - 1, (long long)i + 1);
     }
     return TAU_OK;
 }
@@ -350,7 +350,7 @@ int tau_margin_loss_forward(const float *z, const int32_t *labels, const int32_t
                             const tau_margin_params *p) {
     if (check_margin("margin_loss", labels, targets, p)) return TAU_ERR;
     for (int64_t i = 0; i < p->n; i++)
-        loss[i] = (float)margin_one(z + i * p->k, p->k, labels[i] - 1, targets ? targets[i] - 1 : -1, p->kind, 0, NULL);
+        loss[i] = (float)margin_one(z + i * p->k, p->k, labels[i], targets ? targets[i] : -1, p->kind, 0, NULL);
     return TAU_OK;
 }
 
@@ -358,7 +358,7 @@ int tau_margin_loss_backward(const float *z, const int32_t *labels, const int32_
                              float *dz, const tau_margin_params *p) {
     if (check_margin("margin_loss", labels, targets, p)) return TAU_ERR;
     for (int64_t i = 0; i < p->n; i++)
-        margin_one(z + i * p->k, p->k, labels[i] - 1, targets ? targets[i] - 1 : -1, p->kind, dloss[i], dz + i * p->k);
+        margin_one(z + i * p->k, p->k, labels[i], targets ? targets[i] : -1, p->kind, dloss[i], dz + i * p->k);
     return TAU_OK;
 }
 

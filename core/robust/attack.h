@@ -5,7 +5,7 @@
  * nothing here calls back.
  *
  * Images are batched: a tensor of shape (N, ...) is N samples of d = numel / N values each,
- * and the L2 geometry is per sample. Labels are int32 in 1..K, as everywhere in tau. */
+ * and the L2 geometry is per sample. Labels are int32 in 0..K-1, as everywhere in the core. */
 #ifndef TAU_ATTACK_H
 #define TAU_ATTACK_H
 #include "base/api.h"
@@ -84,7 +84,7 @@ typedef struct {
     tau_margin_kind kind;
 } tau_margin_params;
 
-/* labels (n) and targets (n, or NULL for untargeted) in 1..k; loss (n). */
+/* labels (n) and targets (n, or NULL for untargeted) in 0..k-1; loss (n). */
 TAU_API int tau_margin_loss_forward(const float *z, const int32_t *labels, const int32_t *targets,
                             float *loss, const tau_margin_params *p);
 /* dloss (n); dz (n, k) is overwritten. */

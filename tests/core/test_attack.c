@@ -262,12 +262,12 @@ END_TEST
 START_TEST(margin_values) {
     /* sorted: z3 = 4 > z1 = 3 > z4 = 1 > z2 = 0 */
     float z[4] = {3, 0, 4, 1}, loss[1];
-    int32_t y[1] = {1}, t[1] = {2};
+    int32_t y[1] = {0}, t[1] = {1};
     tau_margin_params p = {1, 4, TAU_MARGIN_CW};
     ck_assert_int_eq(tau_margin_loss_forward(z, y, NULL, loss, &p), TAU_OK);
-    ck_assert_float_eq(loss[0], 1.0f);            /* max_{i != 1} z_i - z_1 = 4 - 3 */
+    ck_assert_float_eq(loss[0], 1.0f);            /* max_{i != 0} z_i - z_0 = 4 - 3 */
     ck_assert_int_eq(tau_margin_loss_forward(z, y, t, loss, &p), TAU_OK);
-    ck_assert_float_eq(loss[0], -4.0f);           /* z_2 - max_{i != 2} z_i = 0 - 4 */
+    ck_assert_float_eq(loss[0], -4.0f);           /* z_1 - max_{i != 1} z_i = 0 - 4 */
     p.kind = TAU_MARGIN_DLR;
     ck_assert_int_eq(tau_margin_loss_forward(z, y, NULL, loss, &p), TAU_OK);
     ck_assert_float_eq_tol(loss[0], (float)(-(3.0 - 4.0) / (4.0 - 1.0)), 1e-6f);
@@ -284,7 +284,7 @@ END_TEST
 static void fd_check(tau_margin_kind kind, int targeted) {
     enum { N = 3, KC = 6 };
     float z[N * KC], dz[N * KC], dl[N] = {1.0f, -0.5f, 2.0f}, lp[N], lm[N];
-    int32_t y[N] = {1, 4, 6}, t[N] = {3, 2, 1};
+    int32_t y[N] = {0, 3, 5}, t[N] = {2, 1, 0};
     tau_manual_seed(kind * 2 + targeted + 1);
     for (int i = 0; i < N * KC; i++) z[i] = (float)(2 * tau_rng_normal());
     tau_margin_params p = {N, KC, kind};
@@ -315,18 +315,18 @@ END_TEST
 
 START_TEST(margin_errors) {
     float z[6] = {1, 2, 3, 4, 5, 6}, loss[3];
-    int32_t y[2] = {1, 4}, t[2] = {1, 2};
+    int32_t y[2] = {0, 3}, t[2] = {0, 1};
     tau_margin_params p = {2, 3, TAU_MARGIN_CW};
-    expect_error(tau_margin_loss_forward(z, y, NULL, loss, &p), "label 4 out of range 1..3 at sample 2");
-    y[1] = 2;
+    expect_error(tau_margin_loss_forward(z, y, NULL, loss, &p), "label 3 out of range 0..2 at sample 2");
+    y[1] = 1;
     p.kind = TAU_MARGIN_DLR;
     expect_error(tau_margin_loss_forward(z, y, t, loss, &p), "targeted dlr loss needs at least 4 classes, got 3");
     p = (tau_margin_params){3, 2, TAU_MARGIN_DLR};
-    int32_t y3[3] = {1, 2, 1};
+    int32_t y3[3] = {0, 1, 0};
     expect_error(tau_margin_loss_forward(z, y3, NULL, loss, &p), "dlr loss needs at least 3 classes, got 2");
     /* NaN logits give a NaN loss rather than a silently finite one */
     float zn[3] = {1, NAN, 0};
-    int32_t y1[1] = {1};
+    int32_t y1[1] = {0};
     p = (tau_margin_params){1, 3, TAU_MARGIN_CW};
     ck_assert_int_eq(tau_margin_loss_forward(zn, y1, NULL, loss, &p), TAU_OK);
     ck_assert(isnan(loss[0]));
@@ -371,8 +371,8 @@ START_TEST(margin_op_autograd) {
     tau_tensor *z = tau_zeros(TAU_F32, 2, zs), *y = tau_zeros(TAU_I32, 1, ls);
     float vals[8] = {3, 0, 4, 1, 1, 2, 0, -1};
     memcpy(tau_f32(z), vals, sizeof vals);
-    tau_i32(y)[0] = 1;
-    tau_i32(y)[1] = 2;
+    tau_i32(y)[0] = 0;
+    tau_i32(y)[1] = 1;
     z->requires_grad = 1;
     tau_tensor *l = tau_op_margin_loss(z, y, NULL, TAU_MARGIN_CW);
     ck_assert_ptr_nonnull(l);
@@ -385,7 +385,7 @@ START_TEST(margin_op_autograd) {
     for (int i = 0; i < 8; i++) ck_assert_float_eq(tau_f32(gz[0])[i], want[i]);
     tau_i32(y)[1] = 9;
     ck_assert_ptr_null(tau_op_margin_loss(z, y, NULL, TAU_MARGIN_CW));
-    ck_assert_msg(strstr(tau_errmsg(), "label 9 out of range 1..4 at sample 2"), "%s", tau_errmsg());
+    ck_assert_msg(strstr(tau_errmsg(), "label 9 out of range 0..3 at sample 2"), "%s", tau_errmsg());
     tau_release(l); tau_release(gz[0]); tau_release(z); tau_release(y);
 }
 END_TEST
