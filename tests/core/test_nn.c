@@ -1,6 +1,7 @@
 /* Neural-network kernels against naive double-precision loops, finite-difference checks of
  * every backward, numerical range of the temperature softmax and cross-entropy, and the error
  * messages users see. */
+#include "check_helpers.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -51,11 +52,6 @@ static void expect_close(const float *a, const double *b, int64_t n, double atol
         ck_assert_msg(isfinite(a[i]) && d <= atol + rtol * fabs(b[i]),
                       "%s: element %lld is %.9g, expected %.9g", what, (long long)i, (double)a[i], b[i]);
     }
-}
-
-static void expect_error(int rc, const char *text) {
-    ck_assert_int_eq(rc, TAU_ERR);
-    ck_assert_msg(strstr(tau_errmsg(), text) != NULL, "message \"%s\" lacks \"%s\"", tau_errmsg(), text);
 }
 
 static double dot(const float *a, const float *b, int64_t n) {
@@ -1289,8 +1285,7 @@ END_TEST
 
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
-    TCase *tc = tcase_create("kernels");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase("kernels", 0);
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, conv_gradient_check);
     tcase_add_test(tc, conv_errors);
@@ -1315,10 +1310,4 @@ static Suite *nn_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(nn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
-}
+int main(void) { return check_main(nn_suite()); }

@@ -1,6 +1,7 @@
 /* safetensors: round trips, interoperability with an independent writer/reader (Python's
  * standard library), and hostile input: every truncation, random corruption, and a catalogue
  * of malformed headers, each of which must give an error naming the problem, never a crash. */
+#include "check_helpers.h"
 #include "base/alloc.h"
 #include "base/error.h"
 #include "data/safetensors.h"
@@ -12,42 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmpdir[256];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-/* main() makes one scratch folder and removes it at the end, so fixtures of a failed test
- * (whose forked process exits without cleaning up) do not linger. */
-static char scratch[128];
-
-static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tXXXXXX", scratch);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmpdir[0] = 0;
-}
-
-static const char *P(const char *name) {
-    static char bufs[4][1024];
-    static int k;
-    char *b = bufs[k++ % 4];
-    snprintf(b, 1024, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
 
 static uint8_t *read_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -70,12 +35,6 @@ static void craft(const char *path, const char *header, const void *data, size_t
     if (ndata) memcpy(b + 8 + h, data, ndata);
     write_bytes(path, b, 8 + h + ndata);
     free(b);
-}
-
-static void expect_error(int rc, const char *needle) {
-    ck_assert_int_eq(rc, TAU_ERR);
-    ck_assert_msg(strstr(tau_errmsg(), needle) != NULL, "error '%s' does not contain '%s'",
-                  tau_errmsg(), needle);
 }
 
 /* Reads a crafted file and expects failure with the given text (and the file's name). */
@@ -106,7 +65,7 @@ static void good(const char *header, size_t ndata, int count) {
 /* ---- round trip --------------------------------------------------------------------------- */
 
 START_TEST(round_trip) {
-    make_tmpdir();
+    scratch_make();
     float w[6] = {1.5f, -2.25f, 3e-8f, 1e30f, 0.0f, -0.0f};
     int32_t lab[4] = {1, -7, 2147483647, -2147483647 - 1};
     double d = 3.141592653589793;
@@ -172,12 +131,12 @@ START_TEST(round_trip) {
     ck_assert(!memcmp(f.tensors[0].data, v, N * 4));
     tau_st_free(&f);
     free(v);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(write_errors) {
-    make_tmpdir();
+    scratch_make();
     float w[4] = {0};
     tau_st_tensor a = {.name = "a", .dtype = TAU_ST_F32, .ndim = 1, .shape = {4}, .data = w, .nbytes = 16};
     tau_st_tensor two[2] = {a, a};
@@ -212,14 +171,14 @@ START_TEST(write_errors) {
     expect_error(tau_st_write(P("x"), &a, 1, m2), "given twice");
     expect_error(tau_st_write(P("missing/dir/x"), &a, 1, NULL), "cannot write");
     ck_assert_int_ne(access(P("x"), F_OK), 0);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 /* ---- malformed input ------------------------------------------------------------------------ */
 
 START_TEST(malformed_catalogue) {
-    make_tmpdir();
+    scratch_make();
     tau_st_file f;
     /* framing */
     write_bytes(P("bad.st"), "\x05\x00\x00", 3);
@@ -302,12 +261,12 @@ START_TEST(malformed_catalogue) {
     ck_assert_int_eq(tau_st_read(P("e.st"), &f), TAU_OK);
     ck_assert_str_eq(f.tensors[0].name, "\xf0\x9f\x98\x80\xc3\xa9/");
     tau_st_free(&f);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(checksum_detects_corruption) {
-    make_tmpdir();
+    scratch_make();
     float w[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     tau_st_tensor t = {.name = "w", .dtype = TAU_ST_F32, .ndim = 1, .shape = {8}, .data = w, .nbytes = 32};
     ck_assert_int_eq(tau_st_write(P("c.st"), &t, 1, NULL), TAU_OK);
@@ -319,7 +278,7 @@ START_TEST(checksum_detects_corruption) {
     expect_error(tau_st_read(P("c.st"), &f), "checksum mismatch");
     expect_error(tau_st_read(P("c.st"), &f), "c.st");
     free(b);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -347,7 +306,7 @@ static void small_valid_file(const char *path) {
 }
 
 START_TEST(fuzz_truncation) {
-    make_tmpdir();
+    scratch_make();
     small_valid_file(P("v.st"));
     size_t n;
     uint8_t *b = read_bytes(P("v.st"), &n);
@@ -362,12 +321,12 @@ START_TEST(fuzz_truncation) {
         ck_assert_ptr_nonnull(strstr(tau_errmsg(), "t.st"));
     }
     free(b);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(fuzz_corruption) {
-    make_tmpdir();
+    scratch_make();
     small_valid_file(P("v.st"));
     size_t n;
     uint8_t *orig = read_bytes(P("v.st"), &n);
@@ -403,7 +362,7 @@ START_TEST(fuzz_corruption) {
            rejected, accepted);
     free(b);
     free(orig);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -454,7 +413,7 @@ START_TEST(python_interop) {
         printf("skipped: python3 is not available for the interoperability test\n");
         return;
     }
-    make_tmpdir();
+    scratch_make();
     write_bytes(P("x.py"), py_script, strlen(py_script));
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "python3 '%s' write '%s'", P("x.py"), P("py.safetensors"));
@@ -492,13 +451,13 @@ START_TEST(python_interop) {
     ck_assert_int_eq(tau_st_write(P("c.safetensors"), ts, 2, meta), TAU_OK);
     snprintf(cmd, sizeof cmd, "python3 '%s' read '%s'", P("x.py"), P("c.safetensors"));
     ck_assert_int_eq(system(cmd), 0);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 /* A hostile but well-formed header with very many entries must not take quadratic time. */
 START_TEST(many_entries) {
-    make_tmpdir();
+    scratch_make();
     enum { N = 100000 };
     size_t cap = (size_t)N * 120, k = 0;
     char *h = malloc(cap);
@@ -523,7 +482,7 @@ START_TEST(many_entries) {
     expect_error(tau_st_read(P("many.st"), &f), "'t5' appears twice");
     free(data);
     free(h);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -540,8 +499,7 @@ END_TEST
 
 Suite *st_suite(void) {
     Suite *s = suite_create("safetensors");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = check_tcase("core", 0);
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, write_errors);
     tcase_add_test(tc, malformed_catalogue);
@@ -555,17 +513,4 @@ Suite *st_suite(void) {
     return s;
 }
 
-int main(void) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    snprintf(scratch, sizeof scratch, "%s/tau-st-XXXXXX", access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(scratch)) {
-        perror(scratch);
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(st_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_main_scratch(st_suite(), "st"); }

@@ -1,6 +1,7 @@
 /* The attack kernels: exact L-inf steps, L2 steps and projections against double-precision
  * reasoning, random starts inside the ball (and uniform in its volume), the APGD momentum
  * update, the CW and DLR margins against hand values and finite differences, and the errors. */
+#include "check_helpers.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,11 +9,6 @@
 #include <string.h>
 #include "robust/attack.h"
 #include "base/error.h"
-
-static void expect_error(int rc, const char *text) {
-    ck_assert_int_eq(rc, TAU_ERR);
-    ck_assert_msg(strstr(tau_errmsg(), text) != NULL, "message \"%s\" lacks \"%s\"", tau_errmsg(), text);
-}
 
 static double l2dist(const float *a, const float *b, int64_t d) {
     double s = 0;
@@ -392,7 +388,7 @@ END_TEST
 
 static Suite *suite(void) {
     Suite *s = suite_create("attack");
-    TCase *tc = tcase_create("kernels");
+    TCase *tc = check_tcase("kernels", 0);
     tcase_add_test(tc, linf_step_exact);
     tcase_add_test(tc, linf_step_per_sample_alpha_and_alias);
     tcase_add_test(tc, step_refuses_nan_without_writing);
@@ -413,10 +409,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return check_main(suite()); }

@@ -1,5 +1,6 @@
 /* Affine warps (shift.h): exact cases (identity, integer moves, quarter turns), interpolation,
  * borders, the seeded random variant, and argument errors. */
+#include "check_helpers.h"
 #include "base/error.h"
 #include "base/parallel.h"
 #include "robust/shift.h"
@@ -312,7 +313,7 @@ END_TEST
 
 static Suite *shift_suite(void) {
     Suite *s = suite_create("shift");
-    TCase *tc = tcase_create("warps");
+    TCase *tc = check_tcase("warps", 0);
     tcase_add_test(tc, test_identity);
     tcase_add_test(tc, test_integer_translation);
     tcase_add_test(tc, test_quarter_turns);
@@ -328,10 +329,4 @@ static Suite *shift_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(shift_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return check_main(shift_suite()); }

@@ -2,6 +2,7 @@
  * with the original CIFAR-10-C / Tiny-ImageNet-C outputs when the shared reference data is
  * present (TAU_SHARED_DATA, else ../shared/data from the repository root). TAU_VERBOSE=1
  * prints the oracle tables. */
+#include "check_helpers.h"
 #include "robust/corrupt.h"
 #include "base/error.h"
 #include "base/parallel.h"
@@ -717,8 +718,7 @@ static void setup_oracle(void) {
 
 static Suite *corrupt_suite(void) {
     Suite *s = suite_create("corrupt");
-    TCase *tc = tcase_create("properties");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = check_tcase("properties", 0);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_range_and_change);
     tcase_add_loop_test(tc, test_severity_order, 0, 2);
@@ -727,8 +727,7 @@ static Suite *corrupt_suite(void) {
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_frost_dir);
     suite_add_tcase(s, tc);
-    TCase *oracle = tcase_create("oracle");
-    tcase_set_timeout(oracle, 120);
+    TCase *oracle = check_tcase("oracle", 0);
     tcase_add_test(oracle, test_oracle_deterministic);
     tcase_add_test(oracle, test_oracle_given_draws);
     tcase_add_test(oracle, test_oracle_random);
@@ -740,15 +739,12 @@ int main(void) {
     const char *v = getenv("TAU_VERBOSE");
     verbose = v && *v && strcmp(v, "0") != 0;
     setup_oracle();
-    SRunner *sr = srunner_create(corrupt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = check_main(corrupt_suite());
     if (unpack_dir[0]) {
         char cmd[4200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", unpack_dir);
         if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", unpack_dir);
     }
     free(manifest_text);
-    return failed ? 1 : 0;
+    return rc;
 }
