@@ -3,14 +3,17 @@
  * Floors. Each folder uses only the folders below it; nothing in core/ includes Lua (the build
  * compiles core/ without Lua's include path, so it cannot):
  *
- *   data/    data sets, image files, batches, safetensors        uses base
- *   robust/  attacks, corruptions, distribution shifts           uses tensor, base
+ *   folder   holds                                               may use
+ *   data/    data sets, image files, batches, safetensors        base
+ *   robust/  attacks, corruptions, distribution shifts           nn, tensor, base
  *   nn/      network kernels (conv, attention, softmax, norms,
- *            pooling), their autograd ops, optimizer steps       uses tensor, base
+ *            pooling), their autograd ops, optimizer steps       tensor, base
  *   tensor/  strided tensors, element-wise, reductions,
- *            indexing, matmul, autograd                          uses base
+ *            indexing, matmul, autograd                          base
  *   base/    errors, allocation, threads, CPU features, gemm,
  *            atomic files, random numbers, file helpers
+ *
+ * tests/core/layers.sh checks this on the built objects, as part of make test.
  *
  * Inside tensor/, autograd sits on top of the tensors it differentiates; the one edge back down
  * (a tensor releasing the node that produced it) is the hook tau__grad_fn_release in

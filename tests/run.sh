@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs every suite (Check suites for the core, Lua tests through bin/tau, the REPL test) and
-# closes with one summary line. TAU names the interpreter (the ASan build sets it).
+# Runs every suite (Check suites for the core, the layering of core/, Lua tests through bin/tau,
+# the REPL test) and closes with one summary line. TAU names the interpreter (the ASan build
+# sets it).
 BUILD=${BUILD:-build}
 TAU=${TAU:-bin/tau}
 export TAU
@@ -43,6 +44,11 @@ for t in "$BUILD"/tests/test_*; do
     grep -vE '^$' "$log" | grep -E 'skipped:|%: Checks|:[EF]:' | head -50
     count "$name" $rc
 done
+
+echo "== layers"
+BUILD="$BUILD" sh tests/core/layers.sh >"$log" 2>&1; rc=$?
+grep -E '^(not ok|  )|passed, ' "$log" | head -40
+count "layers" $rc
 
 echo "== lua tests"
 "$TAU" tests/lua/run.lua >"$log" 2>&1; rc=$?
