@@ -33,7 +33,7 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end) {
 }
 
 void tau__gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
-              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     double flops = 2.0 * m * n * (k > 0 ? k : 1);
     int threads = tau_get_num_threads();

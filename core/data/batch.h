@@ -22,7 +22,7 @@ typedef struct tau_batch_opts {
  * be NULL). opts NULL means no augmentation and no normalisation. Indices are 0-based and
  * checked against ds->n. Work is split over the thread pool by sample. */
 TAU_API int tau_batch_make(const tau_dataset *ds, const int64_t *idx, int64_t b,
-                   const tau_batch_opts *opts, float *x, int32_t *y);
+                           const tau_batch_opts *opts, float *x, int32_t *y);
 
 /* A uniformly random permutation of 0..n-1 (Fisher-Yates driven by xoshiro256** seeded
  * through splitmix64): the same (n, seed) gives the same permutation on every machine. */

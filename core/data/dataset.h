@@ -47,7 +47,7 @@ enum { TAU_CIFAR10 = 0, TAU_CIFAR100_FINE = 1, TAU_CIFAR100_COARSE = 2 };
  * the first path (batches.meta.txt, fine_label_names.txt or coarse_label_names.txt) when it
  * exists, else the standard CIFAR-10 names / "0", "1", ... for CIFAR-100. */
 TAU_API int tau_dataset_load_cifar_files(const char *const *paths, int npaths, int variant,
-                                 tau_dataset *out);
+                                         tau_dataset *out);
 
 /* CIFAR-10 from root, in whichever standard form is found there, tried in this order:
  *   binary batches in root or root/cifar-10-batches-bin (data_batch_1..5.bin, test_batch.bin);

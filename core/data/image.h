@@ -31,11 +31,11 @@ TAU_API int tau_image_to_hwc_u8(const float *chw, int c, int h, int w, uint8_t *
 /* Encodes to a PNG or JPEG in memory (format "png" or "jpg"); *out is malloc'ed. Used by
  * tau_image_save, and useful for e.g. JPEG-compression corruption round trips. */
 TAU_API int tau_image_encode(const char *format, const float *chw, int c, int h, int w, int quality,
-                     uint8_t **out, size_t *out_len);
+                             uint8_t **out, size_t *out_len);
 
 /* Decodes an in-memory PNG/JPEG/BMP to (C, H, W) float (channels 0 keeps the file's count).
  * `what` names the source in errors. *data as in tau_image_load. */
 TAU_API int tau_image_decode(const uint8_t *buf, size_t len, int channels, const char *what, int *c,
-                     int *h, int *w, float **data);
+                             int *h, int *w, float **data);
 
 #endif

@@ -50,7 +50,7 @@ typedef struct {
  * "tau.checksum" entry in meta_kv is ignored (so metadata read from one file can be passed on):
  * the checksum is always recomputed. */
 TAU_API int tau_st_write(const char *path, const tau_st_tensor *ts, int count,
-                 const char *const *meta_kv);
+                         const char *const *meta_kv);
 
 /* Reads a whole file. Every tensor's data is its own tau_alloc'ed, 64-byte-aligned block.
  * Any dtype listed above is accepted (data given raw); others are an error naming the dtype.

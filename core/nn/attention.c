@@ -3,7 +3,7 @@
  * The heads are split into one contiguous run per thread, and each thread takes its heads
  * through every step (score GEMM, mask and softmax, dropout, output GEMM) with its own T x S
  * scratch: heads are small products, so splitting each product, or synchronising between the
- * steps, would cost more than the work. A single head runs on this thread, where tau_gemm may
+ * steps, would cost more than the work. A single head runs on this thread, where tau__gemm may
  * split its (then large) products. Only the probabilities are kept for the backward: the
  * dropout keep-mask is a hash of (seed, position), re-derived when needed, so no mask is
  * stored. */
@@ -233,11 +233,11 @@ static void forward_heads(void *ctx, int64_t b, int64_t e) {
         for (int64_t hd = h0; hd < h1 && !tau_interrupted; hd++) {
             float *pr = w->probs + hd * ts;
             tau__gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, w->scale, w->q + hd * t * d,
-                     (int)d, w->k + hd * s * d, (int)d, 0.0f, pr, (int)s);
+                      (int)d, w->k + hd * s * d, (int)d, 0.0f, pr, (int)s);
             attwork rows = {p, w->mask, hd, pr, drop, NULL};
             softmax_rows(&rows, 0, t);
             tau__gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, 1.0f, drop ? drop : pr,
-                     (int)s, w->v + hd * s * d, (int)d, 0.0f, w->out + hd * t * d, (int)d);
+                      (int)s, w->v + hd * s * d, (int)d, 0.0f, w->out + hd * t * d, (int)d);
         }
     }
 }
@@ -320,18 +320,18 @@ static void backward_heads(void *ctx, int64_t b, int64_t e) {
             if (w->dv) {
                 if (drop) dropped_rows(&rows, 0, t);
                 tau__gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, 1.0f, drop ? drop : pr,
-                         (int)s, dout, (int)d, 0.0f, w->dv + hd * s * d, (int)d);
+                          (int)s, dout, (int)d, 0.0f, w->dv + hd * s * d, (int)d);
             }
             if (!need_dp) continue;
             tau__gemm(CblasNoTrans, CblasTrans, (int)t, (int)s, (int)d, 1.0f, dout, (int)d,
-                     w->v + hd * s * d, (int)d, 0.0f, dp, (int)s);
+                      w->v + hd * s * d, (int)d, 0.0f, dp, (int)s);
             softmax_grad_rows(&rows, 0, t);
             if (w->dq)
                 tau__gemm(CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)s, w->scale, dp, (int)s,
-                         w->k + hd * s * d, (int)d, 0.0f, w->dq + hd * t * d, (int)d);
+                          w->k + hd * s * d, (int)d, 0.0f, w->dq + hd * t * d, (int)d);
             if (w->dk)
                 tau__gemm(CblasTrans, CblasNoTrans, (int)s, (int)d, (int)t, w->scale, dp, (int)s,
-                         w->q + hd * t * d, (int)d, 0.0f, w->dk + hd * s * d, (int)d);
+                          w->q + hd * t * d, (int)d, 0.0f, w->dk + hd * s * d, (int)d);
         }
     }
 }

@@ -1,4 +1,4 @@
-/* 2-D convolution lowered to GEMM (tau_gemm, OpenBLAS single-threaded).
+/* 2-D convolution lowered to GEMM (tau__gemm, OpenBLAS single-threaded).
  *
  * Lowering is per image: the column matrix of one image (C*kh*kw, OH*OW) stays small enough
  * to live in L2 between im2col and the GEMM, and the GEMM writes y in NCHW order directly; a
@@ -7,7 +7,7 @@
  * run of images per thread, each lowered and multiplied by its own thread with its own column
  * buffer: no synchronisation per image, and the columns stay in that core's cache. The weight
  * gradient is summed per run and the runs are added in a fixed order, so a given thread count
- * always gives the same bits. A single image (or one thread) runs serially and lets tau_gemm
+ * always gives the same bits. A single image (or one thread) runs serially and lets tau__gemm
  * split each product instead.
  *
  * Thin stride-1 layers (few input channels, or few channels of dx) skip the lowering and run
@@ -524,8 +524,8 @@ static void forward_parts(void *ctx, int64_t b, int64_t e) {
                 for (int64_t k = 0; k < p->k; k++) fill(yn + k * g->ohw, t->b ? t->b[k] : 0.0f, g->ohw);
             for (int64_t gr = 0; gr < p->groups; gr++)
                 tau__gemm(CblasNoTrans, CblasNoTrans, (int)g->kg, (int)g->ohw, (int)lda, 1.0f,
-                         t->w + gr * wg, (int)lda, src + gr * lda * g->ohw, (int)g->ohw,
-                         prefill ? 1.0f : 0.0f, yn + gr * g->kg * g->ohw, (int)g->ohw);
+                          t->w + gr * wg, (int)lda, src + gr * lda * g->ohw, (int)g->ohw,
+                          prefill ? 1.0f : 0.0f, yn + gr * g->kg * g->ohw, (int)g->ohw);
         }
     }
 }
@@ -546,8 +546,8 @@ static void dx_parts(void *ctx, int64_t b, int64_t e) {
             const float *dyn = t->dy + n * p->k * g->ohw;
             for (int64_t gr = 0; gr < p->groups; gr++)
                 tau__gemm(CblasTrans, CblasNoTrans, (int)lda, (int)g->ohw, (int)g->kg, 1.0f,
-                         t->w + gr * wg, (int)lda, dyn + gr * g->kg * g->ohw, (int)g->ohw, 0.0f,
-                         dst + gr * lda * g->ohw, (int)g->ohw);
+                          t->w + gr * wg, (int)lda, dyn + gr * g->kg * g->ohw, (int)g->ohw, 0.0f,
+                          dst + gr * lda * g->ohw, (int)g->ohw);
             if (!g->direct_1x1) unlower_image(g, col, dxn, part_plane(t, part));
         }
     }
@@ -582,8 +582,8 @@ static void dw_parts(void *ctx, int64_t b, int64_t e) {
             }
             for (int64_t gr = 0; gr < p->groups; gr++)
                 tau__gemm(CblasNoTrans, CblasTrans, (int)g->kg, (int)lda, (int)g->ohw, 1.0f,
-                         dyn + gr * g->kg * g->ohw, (int)g->ohw, src + gr * lda * g->ohw, (int)g->ohw,
-                         n == n0 ? 0.0f : 1.0f, acc + gr * wg, (int)lda);
+                          dyn + gr * g->kg * g->ohw, (int)g->ohw, src + gr * lda * g->ohw, (int)g->ohw,
+                          n == n0 ? 0.0f : 1.0f, acc + gr * wg, (int)lda);
         }
     }
 }
@@ -616,7 +616,7 @@ static void free_parts(convwork *t) {
     t->scratch = NULL;
 }
 
-/* Runs fn over the parts: in the pool when split, else on this thread (where tau_gemm may
+/* Runs fn over the parts: in the pool when split, else on this thread (where tau__gemm may
  * split each product over the pool). */
 static int run_parts(convwork *t, tau_range_fn fn) {
     if (t->parts > 1) tau_parallel_for(t->parts, 1, fn, t);

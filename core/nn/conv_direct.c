@@ -347,7 +347,7 @@ int tau__conv_direct_wanted(const tau_conv2d_params *p, int for_dx) {
 }
 
 int tau__conv_direct_forward(const float *x, const float *w, const float *b, float *y,
-                            const tau_conv2d_params *p, int64_t oh, int64_t ow) {
+                             const tau_conv2d_params *p, int64_t oh, int64_t ow) {
     direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
                     .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,
                     .pad_top = p->pad_h, .pad_left = p->pad_w, .sh = p->h, .sw = p->w,
@@ -365,7 +365,7 @@ int tau__conv_direct_forward(const float *x, const float *w, const float *b, flo
 }
 
 int tau__conv_direct_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
-                       int64_t ow) {
+                        int64_t ow) {
     const int64_t ph = p->kh - 1 - p->pad_h, pw = p->kw - 1 - p->pad_w;
     direct_job j = {.n = p->n, .cin = p->k, .cout = p->c, .kh = p->kh, .kw = p->kw,
                     .hp = oh + 2 * ph, .wp = ow + 2 * pw, .oh = p->h, .ow = p->w,
@@ -385,7 +385,7 @@ int tau__conv_direct_dx(const float *w, const float *dy, float *dx, const tau_co
 }
 
 int tau__conv_direct_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
-                       int64_t ow) {
+                        int64_t ow) {
     direct_job j = {.n = p->n, .cin = p->c, .cout = p->k, .kh = p->kh, .kw = p->kw,
                     .hp = p->h + 2 * p->pad_h, .wp = p->w + 2 * p->pad_w, .oh = oh, .ow = ow,
                     .pad_top = p->pad_h, .pad_left = p->pad_w, .sh = p->h, .sw = p->w,

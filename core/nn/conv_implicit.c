@@ -677,7 +677,7 @@ static int finish(job *j, int rc) {
 static int64_t grain(const job *j) { return j->nblocks; }
 
 int tau__conv_implicit_forward(const float *x, const float *w, const float *b, float *y,
-                              const tau_conv2d_params *p, int64_t oh, int64_t ow) {
+                               const tau_conv2d_params *p, int64_t oh, int64_t ow) {
     job j = {0};
     if (setup(&j, p, oh, ow, 1) != TAU_OK) return TAU_ERR;
     j.x = x;
@@ -696,7 +696,7 @@ int tau__conv_implicit_forward(const float *x, const float *w, const float *b, f
 }
 
 int tau__conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p,
-                         int64_t oh, int64_t ow) {
+                          int64_t oh, int64_t ow) {
     job j = {0};
     setup(&j, p, oh, ow, 0);
     /* 8 planes of dx at a time, not 16: the planes of a small image are a multiple of 4 KB

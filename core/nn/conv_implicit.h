@@ -9,9 +9,9 @@
 int tau__conv_implicit_wanted(const tau_conv2d_params *p, int which);
 /* y (n, k, oh, ow) from x, w and optional bias b. */
 int tau__conv_implicit_forward(const float *x, const float *w, const float *b, float *y,
-                              const tau_conv2d_params *p, int64_t oh, int64_t ow);
+                               const tau_conv2d_params *p, int64_t oh, int64_t ow);
 /* dx (n, c, h, w), overwritten, from w and dy (n, k, oh, ow); 1x1 kernels only. */
 int tau__conv_implicit_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p,
-                         int64_t oh, int64_t ow);
+                          int64_t oh, int64_t ow);
 
 #endif

@@ -94,7 +94,7 @@ static void forward_image(const taps *t, int64_t n, int first, float *scratch) {
     scatter(t, t->x + n * C * p->h * p->w, xp);
     for (int64_t i = 0; i < t->kk; i++)
         tau__gemm(CblasNoTrans, CblasNoTrans, (int)K, (int)t->span, (int)C, 1.0f, t->wt + i * K * C, (int)C,
-                 tap_at(t, xp, i), (int)t->ps, i ? 1.0f : 0.0f, yp, (int)t->span);
+                  tap_at(t, xp, i), (int)t->ps, i ? 1.0f : 0.0f, yp, (int)t->span);
     float *y = t->y + n * K * t->oh * t->ow;
     for (int64_t k = 0; k < K; k++) {
         const float bias = t->b ? t->b[k] : 0.0f;
@@ -117,7 +117,7 @@ static void dx_image(const taps *t, int64_t n, int first, float *scratch) {
     memset(dxp, 0, (size_t)planes_floats(t) * sizeof *dxp);
     for (int64_t i = 0; i < t->kk; i++)
         tau__gemm(CblasTrans, CblasNoTrans, (int)C, (int)t->span, (int)K, 1.0f, t->wt + i * K * C, (int)C, dyp,
-                 (int)t->span, 1.0f, tap_at(t, dxp, i), (int)t->ps);
+                  (int)t->span, 1.0f, tap_at(t, dxp, i), (int)t->ps);
     float *dx = t->dx + n * C * p->h * p->w;
     for (int64_t c = 0; c < C; c++)
         for (int64_t iy = 0; iy < p->h; iy++) {
@@ -140,7 +140,7 @@ static void dw_image(const taps *t, int64_t n, int first, float *scratch) {
     spread_dy(t, t->dy + n * K * t->oh * t->ow, dyp);
     for (int64_t i = 0; i < t->kk; i++)
         tau__gemm(CblasNoTrans, CblasTrans, (int)K, (int)C, (int)t->span, 1.0f, dyp, (int)t->span, tap_at(t, xp, i),
-                 (int)t->ps, first ? 0.0f : 1.0f, acc + i * K * C, (int)C);
+                  (int)t->ps, first ? 0.0f : 1.0f, acc + i * K * C, (int)C);
 }
 
 typedef void (*image_fn)(const taps *t, int64_t n, int first, float *scratch);
@@ -224,19 +224,19 @@ static int run(const tau_conv2d_params *p, int64_t oh, int64_t ow, taps *t, cons
 }
 
 int tau__conv_taps_forward(const float *x, const float *w, const float *b, float *y, const tau_conv2d_params *p,
-                          int64_t oh, int64_t ow) {
+                           int64_t oh, int64_t ow) {
     taps t = {.x = x, .b = b, .y = y};
     return run(p, oh, ow, &t, w, 0, forward_parts);
 }
 
 int tau__conv_taps_dx(const float *w, const float *dy, float *dx, const tau_conv2d_params *p, int64_t oh,
-                     int64_t ow) {
+                      int64_t ow) {
     taps t = {.dy = dy, .dx = dx};
     return run(p, oh, ow, &t, w, 1, dx_parts);
 }
 
 int tau__conv_taps_dw(const float *x, const float *dy, float *dw, const tau_conv2d_params *p, int64_t oh,
-                     int64_t ow) {
+                      int64_t ow) {
     taps t = {.x = x, .dy = dy, .dw = dw};
     return run(p, oh, ow, &t, NULL, 2, dw_parts);
 }

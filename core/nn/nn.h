@@ -23,11 +23,11 @@ TAU_API int tau_conv2d_out_size(const tau_conv2d_params *p, int64_t *oh, int64_t
 
 /* x is (N, C, H, W), w is (K, C/groups, kh, kw), b is (K) or NULL; y is (N, K, OH, OW). */
 TAU_API int tau_conv2d_forward(const float *x, const float *w, const float *b, float *y,
-                       const tau_conv2d_params *p);
+                               const tau_conv2d_params *p);
 
 /* dy is (N, K, OH, OW); dx like x, dw like w, db (K); each may be NULL. */
 TAU_API int tau_conv2d_backward(const float *x, const float *w, const float *dy,
-                        float *dx, float *dw, float *db, const tau_conv2d_params *p);
+                                float *dx, float *dw, float *db, const tau_conv2d_params *p);
 
 /* ---- pooling ----------------------------------------------------------------------------- */
 
@@ -48,7 +48,7 @@ TAU_API int tau_avg_pool2d_out_size(const tau_pool2d_params *p, int64_t *oh, int
 TAU_API int tau_max_pool2d_forward(const float *x, float *y, int32_t *idx, const tau_pool2d_params *p);
 /* dy and idx are (N, C, OH, OW); dx is (N, C, H, W). */
 TAU_API int tau_max_pool2d_backward(const float *dy, const int32_t *idx, float *dx,
-                            const tau_pool2d_params *p);
+                                    const tau_pool2d_params *p);
 
 /* x is (N, C, H, W); y is (N, C, OH, OW). */
 TAU_API int tau_avg_pool2d_forward(const float *x, float *y, const tau_pool2d_params *p);
@@ -60,7 +60,7 @@ typedef struct { int64_t n, c, h, w, oh, ow; } tau_adaptive_pool2d_params;
 /* x is (N, C, H, W); y is (N, C, OH, OW). */
 TAU_API int tau_adaptive_avg_pool2d_forward(const float *x, float *y, const tau_adaptive_pool2d_params *p);
 TAU_API int tau_adaptive_avg_pool2d_backward(const float *dy, float *dx,
-                                     const tau_adaptive_pool2d_params *p);
+                                             const tau_adaptive_pool2d_params *p);
 
 /* ---- normalisation ----------------------------------------------------------------------- */
 
@@ -73,26 +73,26 @@ typedef struct { int64_t n, c, l; float eps, momentum; int training; } tau_batch
  * in place in training, NULL allowed in training only (no tracking). save_mean and save_invstd
  * (C, nullable) receive the mean and 1/sqrt(var + eps) actually used, for the backward. */
 TAU_API int tau_batch_norm_forward(const float *x, const float *gamma, const float *beta,
-                           float *running_mean, float *running_var,
-                           float *y, float *save_mean, float *save_invstd,
-                           const tau_batch_norm_params *p);
+                                   float *running_mean, float *running_var,
+                                   float *y, float *save_mean, float *save_invstd,
+                                   const tau_batch_norm_params *p);
 /* In evaluation mode the statistics are constants, so dx = dy * gamma * invstd. */
 TAU_API int tau_batch_norm_backward(const float *x, const float *dy, const float *gamma,
-                            const float *save_mean, const float *save_invstd,
-                            float *dx, float *dgamma, float *dbeta,
-                            const tau_batch_norm_params *p);
+                                    const float *save_mean, const float *save_invstd,
+                                    float *dx, float *dgamma, float *dbeta,
+                                    const tau_batch_norm_params *p);
 
 /* Normalises each of m rows of d contiguous elements. */
 typedef struct { int64_t m, d; float eps; } tau_layer_norm_params;
 
 /* x, y are (M, D); gamma, beta (D) or NULL; save_mean, save_invstd (M), nullable. */
 TAU_API int tau_layer_norm_forward(const float *x, const float *gamma, const float *beta,
-                           float *y, float *save_mean, float *save_invstd,
-                           const tau_layer_norm_params *p);
+                                   float *y, float *save_mean, float *save_invstd,
+                                   const tau_layer_norm_params *p);
 TAU_API int tau_layer_norm_backward(const float *x, const float *dy, const float *gamma,
-                            const float *save_mean, const float *save_invstd,
-                            float *dx, float *dgamma, float *dbeta,
-                            const tau_layer_norm_params *p);
+                                    const float *save_mean, const float *save_invstd,
+                                    float *dx, float *dgamma, float *dbeta,
+                                    const tau_layer_norm_params *p);
 
 /* ---- softmax with temperature and losses ------------------------------------------------- */
 
@@ -107,7 +107,7 @@ TAU_API int tau_softmax_backward(const float *p, const float *dp, float *dz, con
 TAU_API int tau_log_softmax_forward(const float *z, float *y, const tau_softmax_params *sp);
 /* y is the saved output; dz = (dy - exp(y) * sum(dy)) / tau. */
 TAU_API int tau_log_softmax_backward(const float *y, const float *dy, float *dz,
-                             const tau_softmax_params *sp);
+                                     const tau_softmax_params *sp);
 
 typedef enum { TAU_REDUCTION_MEAN = 0, TAU_REDUCTION_SUM = 1, TAU_REDUCTION_NONE = 2 } tau_reduction;
 
@@ -123,29 +123,29 @@ typedef struct {
  * Per row: (1-e) (-log q_y) + e mean_j(-log q_j), q = softmax(z / tau). p (N, K, nullable)
  * receives q for the backward. */
 TAU_API int tau_cross_entropy_forward(const float *z, const int32_t *labels, float *loss, float *p,
-                              const tau_cross_entropy_params *cp);
+                                      const tau_cross_entropy_params *cp);
 /* dloss is (N) for REDUCTION_NONE, else (1); dz (N, K) = (q - target) / tau * upstream,
  * upstream divided by N for REDUCTION_MEAN. */
 TAU_API int tau_cross_entropy_backward(const float *p, const int32_t *labels, const float *dloss,
-                               float *dz, const tau_cross_entropy_params *cp);
+                                       float *dz, const tau_cross_entropy_params *cp);
 
 typedef struct { int64_t n, k; tau_reduction reduction; } tau_nll_loss_params;
 
 /* logp is (N, K) log-probabilities, labels (N) in 0..K-1; loss per row -logp[label]. */
 TAU_API int tau_nll_loss_forward(const float *logp, const int32_t *labels, float *loss,
-                         const tau_nll_loss_params *np);
+                                 const tau_nll_loss_params *np);
 TAU_API int tau_nll_loss_backward(const int32_t *labels, const float *dloss, float *dlogp,
-                          const tau_nll_loss_params *np);
+                                  const tau_nll_loss_params *np);
 
 /* n elements; the mean is over all of them. */
 typedef struct { int64_t n; tau_reduction reduction; } tau_mse_loss_params;
 
 /* x, target (N); loss (N) for REDUCTION_NONE, else (1); per element (x - target)^2. */
 TAU_API int tau_mse_loss_forward(const float *x, const float *target, float *loss,
-                         const tau_mse_loss_params *mp);
+                                 const tau_mse_loss_params *mp);
 /* dx and dtarget (= -dx) are (N), each nullable. */
 TAU_API int tau_mse_loss_backward(const float *x, const float *target, const float *dloss,
-                          float *dx, float *dtarget, const tau_mse_loss_params *mp);
+                                  float *dx, float *dtarget, const tau_mse_loss_params *mp);
 
 /* ---- attention --------------------------------------------------------------------------- */
 
@@ -168,11 +168,11 @@ typedef struct {
 /* out is (B, H, T, D); probs (B, H, T, S) receives the attention probabilities before dropout
  * and must be kept for the backward. */
 TAU_API int tau_attention_forward(const float *q, const float *k, const float *v, const float *mask,
-                          float *out, float *probs, const tau_attention_params *p);
+                                  float *out, float *probs, const tau_attention_params *p);
 /* dout is (B, H, T, D); dq like q, dk and dv like k (each nullable). */
 TAU_API int tau_attention_backward(const float *q, const float *k, const float *v, const float *probs,
-                           const float *dout, float *dq, float *dk, float *dv,
-                           const tau_attention_params *p);
+                                   const float *dout, float *dq, float *dk, float *dv,
+                                   const tau_attention_params *p);
 
 /* ---- activations (n elements) ------------------------------------------------------------ */
 
@@ -181,7 +181,7 @@ typedef enum { TAU_GELU_EXACT = 0, TAU_GELU_TANH = 1 } tau_gelu_approx;
 /* exact: x/2 (1 + erf(x/sqrt 2)); tanh: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 TAU_API int tau_gelu_forward(const float *x, float *y, int64_t n, tau_gelu_approx approx);
 TAU_API int tau_gelu_backward(const float *x, const float *dy, float *dx, int64_t n,
-                      tau_gelu_approx approx);
+                              tau_gelu_approx approx);
 
 TAU_API int tau_relu_forward(const float *x, float *y, int64_t n);
 /* x is the forward input; the gradient at 0 is 0, as PyTorch. */

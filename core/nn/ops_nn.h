@@ -16,7 +16,7 @@ TAU_API tau_tensor *tau_op_avg_pool2d(tau_tensor *x, const tau_pool_opts *o);
 TAU_API tau_tensor *tau_op_adaptive_avg_pool2d(tau_tensor *x, int64_t oh, int64_t ow);
 /* x is (N, C, ...); running stats (C) updated in place in training (may be NULL). */
 TAU_API tau_tensor *tau_op_batch_norm(tau_tensor *x, tau_tensor *running_mean, tau_tensor *running_var,
-                              tau_tensor *gamma, tau_tensor *beta, int training, double momentum, double eps);
+                                      tau_tensor *gamma, tau_tensor *beta, int training, double momentum, double eps);
 /* normalises over the last `nd` dims; gamma/beta have those dims' shape (or are NULL). */
 TAU_API tau_tensor *tau_op_layer_norm(tau_tensor *x, int nd, tau_tensor *gamma, tau_tensor *beta, double eps);
 TAU_API tau_tensor *tau_op_softmax(tau_tensor *z, int dim, double tau, int log);
@@ -26,7 +26,7 @@ TAU_API tau_tensor *tau_op_nll_loss(tau_tensor *logp, tau_tensor *labels, int re
 TAU_API tau_tensor *tau_op_mse_loss(tau_tensor *x, tau_tensor *target, int reduction);
 /* q (B, H, T, D), k/v (B, H, S, D); mask additive float, broadcastable (T, S) / (B|1, H|1, T, S) */
 TAU_API tau_tensor *tau_op_attention(tau_tensor *q, tau_tensor *k, tau_tensor *v, tau_tensor *mask, int causal,
-                             double dropout, double scale);
+                                     double dropout, double scale);
 TAU_API tau_tensor *tau_op_gelu(tau_tensor *x, int tanh_approx);
 TAU_API tau_tensor *tau_op_dropout(tau_tensor *x, double p, int training);
 /* pads[2*i], pads[2*i+1]: before/after for the i-th dim counted from the last, PyTorch order */

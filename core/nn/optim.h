@@ -26,7 +26,7 @@ typedef struct {
 /* p, g, m (first moment), v (second moment) and vmax (amsgrad only, else NULL) hold n floats;
  * step is the 1-based count of this update, for the bias corrections. */
 TAU_API int tau_adam_step(float *p, const float *g, float *m, float *v, float *vmax, int64_t n, int64_t step,
-                  const tau_adam_opts *o);
+                          const tau_adam_opts *o);
 
 /* Sum of squares of x in double, for gradient-norm clipping. */
 TAU_API double tau_sumsq(const float *x, int64_t n);

@@ -42,7 +42,7 @@ typedef struct {
  * out may alias x. *nzero (nullable) receives the number of samples whose gradient is exactly
  * zero: the signature of saturated (masked) gradients. Fails on NaN in x, g or x0. */
 TAU_API int tau_attack_step_forward(const float *x, const float *g, const float *x0, float *out,
-                            const tau_step_size *s, int64_t *nzero, const tau_ball *b);
+                                    const tau_step_size *s, int64_t *nzero, const tau_ball *b);
 
 /* The APGD update (Croce & Hein 2020) with momentum m:
  *   z   = P(x + alpha dir(g))
@@ -50,8 +50,8 @@ TAU_API int tau_attack_step_forward(const float *x, const float *g, const float 
  * where P projects onto the ball and clamps to the box, and dir is sign(g) for linf or
  * g/||g||_2 for l2. out may alias any input. */
 TAU_API int tau_attack_apgd_step_forward(const float *x, const float *x_prev, const float *g,
-                                 const float *x0, float *out, float momentum,
-                                 const tau_step_size *s, int64_t *nzero, const tau_ball *b);
+                                         const float *x0, float *out, float momentum,
+                                         const tau_step_size *s, int64_t *nzero, const tau_ball *b);
 
 /* out = P(x): projection onto the ball around x0, then the clamp. out may alias x. */
 TAU_API int tau_attack_project_forward(const float *x, const float *x0, float *out, const tau_ball *b);
@@ -67,7 +67,7 @@ TAU_API int tau_attack_norms_forward(const float *x, const float *x0, float *nor
 /* First sample (0-based) holding a NaN, or a value outside [lo, hi] when check_range; -1 when
  * there is none. *bad receives the offending value. */
 TAU_API int64_t tau_attack_find_bad(const float *x, int64_t n, int64_t d, int check_range, float lo,
-                            float hi, float *bad);
+                                    float hi, float *bad);
 
 /* ---- margin losses ------------------------------------------------------------------------- */
 
@@ -86,10 +86,10 @@ typedef struct {
 
 /* labels (n) and targets (n, or NULL for untargeted) in 0..k-1; loss (n). */
 TAU_API int tau_margin_loss_forward(const float *z, const int32_t *labels, const int32_t *targets,
-                            float *loss, const tau_margin_params *p);
+                                    float *loss, const tau_margin_params *p);
 /* dloss (n); dz (n, k) is overwritten. */
 TAU_API int tau_margin_loss_backward(const float *z, const int32_t *labels, const int32_t *targets,
-                             const float *dloss, float *dz, const tau_margin_params *p);
+                                     const float *dloss, float *dz, const tau_margin_params *p);
 
 /* ---- tensor level: shape and value checks, then the kernels ------------------------------- */
 
@@ -105,19 +105,19 @@ typedef struct {
 /* x, g, x0 are (N, ...) float32 of one shape; alpha is NULL (use o->alpha) or N float32 values.
  * Results are new contiguous tensors; inputs are borrowed. */
 TAU_API tau_tensor *tau_attack_step(tau_tensor *x, tau_tensor *g, tau_tensor *x0, tau_tensor *alpha,
-                            const tau_attack_opts *o, int64_t *nzero);
+                                    const tau_attack_opts *o, int64_t *nzero);
 TAU_API tau_tensor *tau_attack_apgd_step(tau_tensor *x, tau_tensor *x_prev, tau_tensor *g, tau_tensor *x0,
-                                 tau_tensor *alpha, const tau_attack_opts *o, int64_t *nzero);
+                                         tau_tensor *alpha, const tau_attack_opts *o, int64_t *nzero);
 TAU_API tau_tensor *tau_attack_project(tau_tensor *x, tau_tensor *x0, const tau_attack_opts *o);
 TAU_API tau_tensor *tau_attack_random_start(tau_tensor *x0, const tau_attack_opts *o);
 /* (N) per-sample norms of x - x0. */
 TAU_API tau_tensor *tau_attack_norms(tau_tensor *x, tau_tensor *x0, tau_norm norm);
 /* Fails naming the first sample with a NaN or a value outside [lo, hi] (when check_range). */
 TAU_API int tau_attack_check_images(const char *fn, const char *what, tau_tensor *x, int check_range,
-                            double lo, double hi);
+                                    double lo, double hi);
 
 /* Differentiable (N) margin loss of logits (N, K); targets NULL for untargeted. */
 TAU_API tau_tensor *tau_op_margin_loss(tau_tensor *logits, tau_tensor *labels, tau_tensor *targets,
-                               tau_margin_kind kind);
+                                       tau_margin_kind kind);
 
 #endif

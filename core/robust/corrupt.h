@@ -75,16 +75,16 @@ TAU_API int tau_corrupt_is_deterministic(const char *name);
  * infinite input value, frost_dir without readable frost photographs, lack of memory, or an
  * interrupt (tau_interrupted, checked between images). */
 TAU_API int tau_corrupt_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
-                      const char *name, int severity, uint64_t seed, const char *frost_dir);
+                              const char *name, int severity, uint64_t seed, const char *frost_dir);
 
 /* The random corruptions whose randomness is a few draws, with those draws given: for
  * reproducing a recorded sample of the original exactly. angle_deg is the motion direction
  * (the original draws it from U(-45, 45)); frost_index 1..5 names frostK, row0/col0 the crop's
  * corner in the scaled photo (frost_dir required). All images of the batch use the same draws. */
 TAU_API int tau_corrupt_motion_blur_at(const float *x, float *out, int64_t n, int64_t c, int64_t h,
-                               int64_t w, int severity, double angle_deg);
+                                       int64_t w, int severity, double angle_deg);
 TAU_API int tau_corrupt_frost_at(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
-                         int severity, const char *frost_dir, int frost_index, int row0,
-                         int col0);
+                                 int severity, const char *frost_dir, int frost_index, int row0,
+                                 int col0);
 
 #endif

@@ -44,16 +44,16 @@ typedef struct {
  * non-finite input value or parameter, scale <= 0, an unknown border, lack of memory or an
  * interrupt. */
 TAU_API int tau_shift_apply(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const tau_shift_params *p, int border, double fill);
+                            const tau_shift_params *p, int border, double fill);
 
 /* Image i gets the warp per_image[i]. */
 TAU_API int tau_shift_apply_each(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
-                         const tau_shift_params *per_image, int border, double fill);
+                                 const tau_shift_params *per_image, int border, double fill);
 
 /* A random warp per image; max_rotate and max_translate >= 0, 0 <= max_scale < 1. drawn, when
  * not NULL, receives the n warps used. */
 TAU_API int tau_shift_random(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
-                     double max_rotate, double max_translate, double max_scale, uint64_t seed,
-                     int border, double fill, tau_shift_params *drawn);
+                             double max_rotate, double max_translate, double max_scale, uint64_t seed,
+                             int border, double fill, tau_shift_params *drawn);
 
 #endif

@@ -52,7 +52,7 @@ TAU_API int tau_needs_grad(tau_tensor *const *inputs, int n);
 /* Records a node for out (which takes a reference to it). inputs are retained; saves_inputs
  * marks those whose values backward reads. Returns the node so the op can save more. */
 TAU_API tau_node *tau_record(const tau_op_info *op, tau_tensor *out, tau_tensor *const *inputs, int n,
-                     unsigned saves_inputs);
+                             unsigned saves_inputs);
 TAU_API int tau_node_save(tau_node *n, tau_tensor *t);
 /* Saves the node's own output: as a header sharing its storage, since holding the output
  * itself would make a reference cycle. */
@@ -65,7 +65,7 @@ TAU_API int tau_backward(tau_tensor *root, tau_tensor *seed, int retain_graph);
 /* Gradients of root w.r.t. the chosen tensors (leaves or intermediate), .grad untouched;
  * results[i] is a new reference, or NULL when root does not depend on inputs[i]. */
 TAU_API int tau_grad(tau_tensor *root, tau_tensor *seed, tau_tensor *const *inputs, int n,
-             tau_tensor **results, int retain_graph);
+                     tau_tensor **results, int retain_graph);
 
 /* Error for an in-place write on t when autograd forbids it (leaf requiring grad or a tensor
  * inside a graph while grad mode is on); TAU_OK otherwise. */

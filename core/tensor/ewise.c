@@ -1,5 +1,5 @@
 /* Element-wise kernels: binary with broadcasting, unary, where. Large ones are split over the
- * thread pool (tau_iter_run); OpenBLAS is single-threaded, so nothing else competes. */
+ * thread pool (tau__iter_run); OpenBLAS is single-threaded, so nothing else competes. */
 #include "tensor/kernels.h"
 #include "tensor/iter.h"
 #include <math.h>

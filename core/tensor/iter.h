@@ -24,7 +24,7 @@ static inline int64_t tau__iter_step(const tau_iter *it, int op) {
 }
 
 /* Calls fn(ctx, offsets, n) on runs of n elements (offsets: each operand's first element;
- * the steps are tau_iter_step), covering the whole index space once. The runs are split over
+ * the steps are tau__iter_step), covering the whole index space once. The runs are split over
  * the thread pool when there are at least two grains of elements, so fn must only write
  * elements of its own run, and those of operand 0 (kept serial when operand 0 is an expanded
  * view). */

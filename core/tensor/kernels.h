@@ -44,7 +44,7 @@ TAU_API int tau_axpy_(tau_tensor *y, double alpha, const tau_tensor *x);
 /* dim < 0 reduces over all elements. For MAX/MIN, *indices (if given) receives the int32
  * positions (0-based) along dim. unbiased: VAR/STD divide by n - 1. */
 TAU_API tau_tensor *tau_reduce_forward(tau_redop op, tau_tensor *x, int dim, int keepdim, int unbiased,
-                               tau_tensor **indices);
+                                       tau_tensor **indices);
 /* Sums g (of a broadcast shape) back down to the given shape: the adjoint of broadcasting. */
 TAU_API tau_tensor *tau_sum_to(tau_tensor *g, int ndim, const int64_t *shape);
 

@@ -10,7 +10,7 @@ TAU_API tau_tensor *tau_op_binary(tau_binop op, tau_tensor *a, tau_tensor *b);
 TAU_API tau_tensor *tau_op_binary_scalar(tau_binop op, tau_tensor *a, double s, int scalar_first);
 TAU_API tau_tensor *tau_op_unary(tau_unop op, tau_tensor *x, double p0, double p1);
 TAU_API tau_tensor *tau_op_reduce(tau_redop op, tau_tensor *x, int dim, int keepdim, int unbiased,
-                          tau_tensor **indices);
+                                  tau_tensor **indices);
 TAU_API tau_tensor *tau_op_matmul(tau_tensor *a, tau_tensor *b);
 TAU_API tau_tensor *tau_op_where(tau_tensor *cond, tau_tensor *a, tau_tensor *b);
 

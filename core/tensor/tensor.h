@@ -109,6 +109,6 @@ TAU_API int tau_fill_(tau_tensor *t, double v);
 
 /* ---- broadcasting ---- */
 TAU_API int tau_broadcast_shape(const char *fn, const tau_tensor *a, const tau_tensor *b,
-                        int *ndim, int64_t *shape);
+                                int *ndim, int64_t *shape);
 
 #endif
