@@ -1,4 +1,5 @@
 /* The base floor: the block allocator (core/base/alloc.c) and atomic file writes (atomic.c). */
+#include "tau.h"   /* first, so the top header is seen to stand on its own */
 #include "check_helpers.h"
 #include "base/alloc.h"
 #include "base/atomic.h"
