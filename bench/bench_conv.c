@@ -13,10 +13,10 @@
  * tensors in cache, which tells a memory-bound layer from a slow kernel; r rounds over all
  * the layers print each figure's median and the lowest ratio, for a shared machine whose speed
  * drifts between runs. */
-#include "nn.h"
-#include "alloc.h"
-#include "error.h"
-#include "parallel.h"
+#include "nn/nn.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/parallel.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -300,7 +300,7 @@ static void bench_ce(int64_t n, int64_t k, float tau) {
     c.z = buffer((size_t)(n * k), 1); c.prob = buffer((size_t)(n * k), 2); c.dz = buffer((size_t)(n * k), 3);
     c.one = 1;
     c.labels = malloc((size_t)n * sizeof *c.labels);
-    for (int64_t i = 0; i < n; i++) c.labels[i] = (int32_t)(1 + i % k);
+    for (int64_t i = 0; i < n; i++) c.labels[i] = (int32_t)(i % k);
     double tm = time_median(run_ce, &c);
     printf("cross_entropy (%lld, %lld) tau %g: fwd+bwd %.2f us\n", (long long)n, (long long)k,
            (double)tau, tm * 1e6);

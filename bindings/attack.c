@@ -2,7 +2,7 @@
  * options table; its field `name` sets the function named in error messages, so that a failure
  * inside tau.attack.pgd reads "tau.attack.pgd: ..." rather than naming this internal layer. */
 #include "ltau.h"
-#include "../core/attack.h"
+#include "robust/attack.h"
 #include <math.h>
 #include <string.h>
 
@@ -139,6 +139,10 @@ static int f_margin_loss(lua_State *L) {
         if (lua_getfield(L, 3, "target") != LUA_TNIL && !(t = ltau_test(L, -1)))
             return ltau_raisef(L, "%s: option 'target' must be a tensor of labels, got %s", fn, luaL_typename(L, -1));
         lua_pop(L, 1);
+    }
+    if (z->ndim == 2) {
+        y = ltau_checklabels(L, y, z->shape[0], z->shape[1], fn, "label", "sample");
+        if (t) t = ltau_checklabels(L, t, z->shape[0], z->shape[1], fn, "target label", "sample");
     }
     ltau_push(L, tau_op_margin_loss(z, y, t, k), fn);
     return 1;

@@ -1,5 +1,5 @@
-/* tau._corrupt: the common corruptions (core/corrupt.h) and natural perturbations
- * (core/shift.h) for scripts/tau/corrupt.lua. Every argument is checked here, with messages
+/* tau._corrupt: the common corruptions (core/robust/corrupt.h) and natural perturbations
+ * (core/robust/shift.h) for scripts/tau/corrupt.lua. Every argument is checked here, with messages
  * that name the public function (tau.corrupt.apply, ...) and the argument by name, since the
  * Lua layer passes its arguments through in another order than the user gave them.
  *
@@ -10,8 +10,8 @@
  *   random_shift(x, rotate, translate, scale, seed, border, fill) -> y, (N, 4) drawn warps
  */
 #include "ltau.h"
-#include "../core/corrupt.h"
-#include "../core/shift.h"
+#include "robust/corrupt.h"
+#include "robust/shift.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* Data sets, batching, images and safetensors files from Lua. A data set is a userdata that
  * owns the decoded bytes; the Lua module tau.data builds loaders and subsets on top. */
 #include "ltau.h"
-#include "../core/alloc.h"
-#include "../core/atomic.h"
-#include "../core/batch.h"
-#include "../core/dataset.h"
-#include "../core/image.h"
-#include "../core/safetensors.h"
+#include "base/alloc.h"
+#include "base/atomic.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/safetensors.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,15 +199,12 @@ static int ds_batch(lua_State *L) {
         lua_pop(L, 1);
     }
     int64_t xs[4] = {b, ds->c, ds->h, ds->w};
+    int32_t *labels = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)b, 0); /* freed by the GC */
     tau_tensor **x = ltau_newslot(L);
     *x = tau_empty(TAU_F32, 4, xs);
     ltau_done(L, x, fn);
-    tau_tensor **y = ltau_newslot(L);
-    *y = tau_empty(TAU_I32, 1, &b);
-    ltau_done(L, y, fn);
-    if (tau_batch_make(ds, idx, b, &o, tau_f32(*x), tau_i32(*y))) return ltau_error(L, fn);
-    int32_t *py = tau_i32(*y);
-    for (int64_t i = 0; i < b; i++) py[i] += 1;
+    if (tau_batch_make(ds, idx, b, &o, tau_f32(*x), labels)) return ltau_error(L, fn);
+    ltau_pushlabels(L, labels, b, fn);
     return 2;
 }
 
@@ -224,7 +221,7 @@ static int ds_get(lua_State *L) {
     int32_t label;
     int64_t k = i - 1;
     if (tau_batch_make(ds, &k, 1, NULL, tau_f32(*x), &label)) return ltau_error(L, fn);
-    lua_pushinteger(L, label + 1);
+    lua_pushinteger(L, ltau_label_tolua(label));
     return 2;
 }
 
@@ -232,10 +229,7 @@ static int ds_get(lua_State *L) {
 static int ds_labels(lua_State *L) {
     const char *fn = "Dataset:labels";
     tau_dataset *ds = check_ds(L, 1, fn);
-    tau_tensor **y = ltau_newslot(L);
-    *y = tau_empty(TAU_I32, 1, &ds->n);
-    ltau_done(L, y, fn);
-    for (int64_t i = 0; i < ds->n; i++) tau_i32(*y)[i] = ds->labels[i] + 1;
+    ltau_pushlabels(L, ds->labels, ds->n, fn);
     return 1;
 }
 

@@ -3,7 +3,7 @@
 #define LTAU_H
 #include <lauxlib.h>
 #include <lua.h>
-#include "../core/ops.h"
+#include "tensor/ops.h"
 
 #define LTAU_TENSOR "tau.Tensor"
 
@@ -32,6 +32,16 @@ tau_tensor *ltau_checkoperand(lua_State *L, int idx, const char *fn, tau_dtype l
 /* A 1-based Lua dimension (negative counts from the end) as a 0-based one. */
 int ltau_checkdim(lua_State *L, int idx, int ndim, const char *fn);
 int64_t ltau_checkint(lua_State *L, int idx, const char *fn, const char *what);
+/* Class labels are 1..C in Lua and 0..C-1 in the core (core/tau.h); these are the crossings.
+ * ltau_checklabels gives the core a 0-based copy of labels (an int32 tensor of n labels, each to
+ * be in 1..k), pushed on the stack to own it; a label out of range raises "fn: <what> v out of
+ * range 1..k at <unit> i" (i counted from 1). Labels of another dtype or shape are returned as
+ * they are, for the op to reject with its own message. */
+tau_tensor *ltau_checklabels(lua_State *L, tau_tensor *labels, int64_t n, int64_t k, const char *fn,
+                             const char *what, const char *unit);
+/* Pushes an int32 tensor (n) of the 1-based forms of the core's labels. */
+void ltau_pushlabels(lua_State *L, const int32_t *labels, int64_t n, const char *fn);
+static inline lua_Integer ltau_label_tolua(int32_t label) { return (lua_Integer)label + 1; }
 /* Sizes given as integers from idx on, or as one table; returns the count. */
 int ltau_checkshape(lua_State *L, int idx, int64_t *shape, const char *fn);
 /* Option from a table at idx (or defaults when idx is none/nil). */

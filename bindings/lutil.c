@@ -1,6 +1,6 @@
 /* Argument checking and the tensor userdata life cycle, shared by the binding files. */
 #include "ltau.h"
-#include "../core/alloc.h"
+#include "base/alloc.h"
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,3 +174,33 @@ const char *ltau_optstring(lua_State *L, int idx, const char *key, const char *d
 }
 
 void ltau_register(lua_State *L, const luaL_Reg *fns) { luaL_setfuncs(L, fns, 0); }
+
+/* {====== Class labels: the only place where Lua's 1..C meets the core's 0..C-1 ====== */
+
+tau_tensor *ltau_checklabels(lua_State *L, tau_tensor *labels, int64_t n, int64_t k, const char *fn,
+                             const char *what, const char *unit) {
+    if (labels->dtype != TAU_I32 || labels->ndim != 1 || labels->shape[0] != n) return labels;
+    tau_tensor **slot = ltau_newslot(L);
+    *slot = tau_empty(TAU_I32, 1, &n);
+    ltau_done(L, slot, fn);
+    const int32_t *src = tau_i32(labels);
+    int32_t *dst = tau_i32(*slot);
+    for (int64_t i = 0; i < n; i++) {
+        int32_t v = src[i * labels->stride[0]];
+        if (v < 1 || v > k)
+            ltau_raisef(L, "%s: %s %d out of range 1..%lld at %s %lld", fn, what, (int)v, (long long)k, unit,
+                        (long long)i + 1);
+        dst[i] = v - 1;
+    }
+    return *slot;
+}
+
+void ltau_pushlabels(lua_State *L, const int32_t *labels, int64_t n, const char *fn) {
+    tau_tensor **slot = ltau_newslot(L);
+    *slot = tau_empty(TAU_I32, 1, &n);
+    ltau_done(L, slot, fn);
+    int32_t *dst = tau_i32(*slot);
+    for (int64_t i = 0; i < n; i++) dst[i] = (int32_t)ltau_label_tolua(labels[i]);
+}
+
+/* }====== */

@@ -1,6 +1,6 @@
 /* tau.F: the functional neural-network ops, differentiable. */
 #include "ltau.h"
-#include "../core/ops_nn.h"
+#include "nn/ops_nn.h"
 #include <math.h>
 #include <string.h>
 
@@ -175,18 +175,27 @@ static int softmax(lua_State *L, int log, const char *fn) {
 static int f_softmax(lua_State *L) { return softmax(L, 0, "tau.F.softmax"); }
 static int f_log_softmax(lua_State *L) { return softmax(L, 1, "tau.F.log_softmax"); }
 
+/* The 0-based labels for a loss on (N, K) scores; other shapes are left to the op to reject. */
+static tau_tensor *labels0(lua_State *L, const tau_tensor *z, tau_tensor *y, const char *fn) {
+    if (z->ndim != 2) return y;
+    return ltau_checklabels(L, y, z->shape[0], z->shape[1], fn, "label", "row");
+}
+
 static int f_cross_entropy(lua_State *L) {
     const char *fn = "tau.F.cross_entropy";
     tau_tensor *z = ltau_check(L, 1, fn), *y = ltau_check(L, 2, fn);
     ltau_checkopts(L, 3, fn, cross_entropy_opts);
     double tau = ltau_optnumber(L, 3, "tau", 1.0, fn), ls = ltau_optnumber(L, 3, "label_smoothing", 0.0, fn);
-    return push(L, tau_op_cross_entropy(z, y, tau, ls, reduction_of(L, 3, fn)), fn);
+    int reduction = reduction_of(L, 3, fn);
+    return push(L, tau_op_cross_entropy(z, labels0(L, z, y, fn), tau, ls, reduction), fn);
 }
 
 static int f_nll_loss(lua_State *L) {
     const char *fn = "tau.F.nll_loss";
+    tau_tensor *logp = ltau_check(L, 1, fn), *y = ltau_check(L, 2, fn);
     ltau_checkopts(L, 3, fn, reduction_opts);
-    return push(L, tau_op_nll_loss(ltau_check(L, 1, fn), ltau_check(L, 2, fn), reduction_of(L, 3, fn)), fn);
+    int reduction = reduction_of(L, 3, fn);
+    return push(L, tau_op_nll_loss(logp, labels0(L, logp, y, fn), reduction), fn);
 }
 
 static int f_mse_loss(lua_State *L) {

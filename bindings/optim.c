@@ -2,8 +2,8 @@
  * tau._clip_grad_norm. They read a parameter's gradient straight from the tensor, so a step
  * makes no Lua objects and no tensor memory in the steady state. */
 #include "ltau.h"
-#include "../core/autograd.h"
-#include "../core/optim.h"
+#include "tensor/autograd.h"
+#include "nn/optim.h"
 #include <math.h>
 
 /* A contiguous float32 tensor the kernels may write (parameters and optimiser state). */

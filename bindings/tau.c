@@ -2,8 +2,8 @@
  * (tau.nn, tau.optim, ... from scripts/tau/). */
 #include "ltau.h"
 #include "version.h"
-#include "../core/alloc.h"
-#include "../core/parallel.h"
+#include "base/alloc.h"
+#include "base/parallel.h"
 #include <ctype.h>
 #include <signal.h>
 #include <time.h>
@@ -171,7 +171,7 @@ static const luaL_Reg functions[] = {
     {"memory", f_memory}, {"is_tensor", f_is_tensor}, {"isatty", f_isatty}, {"time", f_time},
     {"_trap_interrupt", f_trap_interrupt}, {"_stop_requested", f_stop_requested}, {NULL, NULL}};
 
-int luaopen_tau(lua_State *L) {
+TAU_API int luaopen_tau(lua_State *L) {
     lua_newtable(L);
     luaL_setfuncs(L, functions, 0);
     lua_pushstring(L, TAU_VERSION);

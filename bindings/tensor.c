@@ -1,6 +1,6 @@
 /* The tensor userdata: metatable, methods, operators, printing and creation functions. */
 #include "ltau.h"
-#include "../core/parallel.h"
+#include "base/parallel.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

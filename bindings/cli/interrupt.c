@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../../core/error.h"
+#include "base/error.h"
 #include "cli.h"
 
 #define INTERRUPT_MASK (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT)

@@ -17,7 +17,7 @@
 -- (seed, position in the batch), so results do not depend on the thread count, and the same
 -- seed at different severities reuses the same draws. Constants follow the benchmark's 32x32
 -- table below 48 pixels and its 64x64 table from there, with spatial sizes scaled to the
--- image (see core/corrupt.h for the details and the known departures from the original).
+-- image (see core/robust/corrupt.h for the details and the known departures from the original).
 --
 -- frost overlays photographs of frost. frost_dir names the folder holding the benchmark's
 -- frost1.png .. frost5.jpg; when the option is absent it defaults to the environment variable

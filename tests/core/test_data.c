@@ -1,12 +1,13 @@
-/* Data layer: IDX, CIFAR binary, image folders, Tiny-ImageNet, image I/O, atomic writes,
+/* Data layer: IDX, CIFAR binary, image folders, Tiny-ImageNet, image I/O,
  * batching and augmentation, permutations; plus the real data sets when present. */
-#include "alloc.h"
-#include "atomic.h"
-#include "batch.h"
-#include "dataset.h"
-#include "error.h"
-#include "image.h"
-#include "parallel.h"
+#include "check_helpers.h"
+#include "base/alloc.h"
+#include "base/atomic.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "base/error.h"
+#include "data/image.h"
+#include "base/parallel.h"
 #include <check.h>
 #include <dirent.h>
 #include <ftw.h>
@@ -23,78 +24,11 @@
 
 /* ---- fixture helpers ------------------------------------------------------------------------ */
 
-static char tmpdir[256];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-/* Unpacking 60,000 files is several times faster on tmpfs than on a busy disk. */
-static const char *scratch_base(void) {
-    const char *env = getenv("TAU_TEST_TMP");
-    if (env && *env) return env;
-    if (access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
-    env = getenv("TMPDIR");
-    return env && *env ? env : "/tmp";
-}
-
-/* main() makes one scratch folder and removes it at the end, so fixtures of a failed test
- * (whose forked process exits without cleaning up) do not linger. */
-static char scratch[128];
-
-static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tXXXXXX", scratch);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmpdir[0] = 0;
-}
-
-/* Returns a path under the temp dir in one of a few rotating static buffers. */
-static const char *P(const char *fmt, ...) {
-    static char bufs[8][1024];
-    static int k;
-    char rel[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    char *b = bufs[k++ % 8];
-    snprintf(b, 1024, "%s/%s", tmpdir, rel);
-    return b;
-}
-
-static void mkdirs(const char *path) {
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') { *s = 0; mkdir(tmp, 0755); *s = '/'; }
-    mkdir(tmp, 0755);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s", path);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 static void write_gz(const char *path, const void *data, size_t n) {
     gzFile g = gzopen(path, "wb");
     ck_assert_ptr_nonnull(g);
     ck_assert_int_eq(gzwrite(g, data, (unsigned)n), (int)n);
     gzclose(g);
-}
-
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
-
-static void expect_error(int rc, const char *needle) {
-    ck_assert_int_eq(rc, TAU_ERR);
-    ck_assert_msg(strstr(tau_errmsg(), needle) != NULL, "error '%s' does not contain '%s'",
-                  tau_errmsg(), needle);
 }
 
 static double now(void) {
@@ -145,7 +79,7 @@ static void check_idx_set(const tau_dataset *ds) {
 }
 
 START_TEST(idx_raw_and_gzip) {
-    make_tmpdir();
+    scratch_make();
     uint8_t im[16 + IDX_N * IDX_H * IDX_W], lb[8 + IDX_N];
     size_t ni = idx_images(im, IDX_N, IDX_H, IDX_W), nl = idx_labels(lb, IDX_N);
     write_bytes(P("im"), im, ni);
@@ -161,12 +95,12 @@ START_TEST(idx_raw_and_gzip) {
     ck_assert_int_eq(tau_dataset_load_idx(P("im.gz"), P("lb.gz"), &ds), TAU_OK);
     check_idx_set(&ds);
     tau_dataset_free(&ds);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(idx_errors) {
-    make_tmpdir();
+    scratch_make();
     uint8_t im[16 + IDX_N * IDX_H * IDX_W], lb[8 + IDX_N];
     size_t ni = idx_images(im, IDX_N, IDX_H, IDX_W), nl = idx_labels(lb, IDX_N);
     write_bytes(P("lb"), lb, nl);
@@ -211,12 +145,12 @@ START_TEST(idx_errors) {
     expect_error(tau_dataset_load_idx(P("nope"), P("lb"), &ds), P("nope"));
     write_bytes(P("tiny"), im, 2);
     expect_error(tau_dataset_load_idx(P("tiny"), P("lb"), &ds), "only 2 bytes");
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(mnist_folder) {
-    make_tmpdir();
+    scratch_make();
     uint8_t im[16 + IDX_N * IDX_H * IDX_W], lb[8 + IDX_N];
     size_t ni = idx_images(im, IDX_N, IDX_H, IDX_W), nl = idx_labels(lb, IDX_N);
     write_gz(P("t10k-images-idx3-ubyte.gz"), im, ni);
@@ -224,26 +158,26 @@ START_TEST(mnist_folder) {
     write_bytes(P("train-images-idx3-ubyte"), im, ni);   /* raw names work too */
     write_bytes(P("train-labels-idx1-ubyte"), lb, nl);
     tau_dataset ds;
-    ck_assert_int_eq(tau_dataset_load_fashion_mnist(tmpdir, "test", &ds), TAU_OK);
+    ck_assert_int_eq(tau_dataset_load_fashion_mnist(scratch_dir, "test", &ds), TAU_OK);
     ck_assert_int_eq(ds.n, IDX_N);
     ck_assert_int_eq(ds.num_classes, 10);
     ck_assert_str_eq(ds.class_names[0], "T-shirt/top");
     ck_assert_str_eq(ds.class_names[9], "Ankle boot");
     tau_dataset_free(&ds);
-    ck_assert_int_eq(tau_dataset_load_mnist(tmpdir, "train", &ds), TAU_OK);
+    ck_assert_int_eq(tau_dataset_load_mnist(scratch_dir, "train", &ds), TAU_OK);
     ck_assert_int_eq(ds.num_classes, 10);
     ck_assert_str_eq(ds.class_names[7], "7");
     check_idx_set(&(tau_dataset){.n = ds.n, .c = ds.c, .h = ds.h, .w = ds.w, .pixels = ds.pixels,
                                  .labels = ds.labels, .num_classes = 3,
                                  .class_names = (char *[]){"0", "1", "2"}});
     tau_dataset_free(&ds);
-    expect_error(tau_dataset_load_mnist(tmpdir, "validation", &ds), "split must be");
+    expect_error(tau_dataset_load_mnist(scratch_dir, "validation", &ds), "split must be");
     lb[8 + 2] = 10;
     write_gz(P("t10k-labels-idx1-ubyte.gz"), lb, nl);
-    expect_error(tau_dataset_load_fashion_mnist(tmpdir, "test", &ds), "out of range 0..9");
+    expect_error(tau_dataset_load_fashion_mnist(scratch_dir, "test", &ds), "out of range 0..9");
     expect_error(tau_dataset_load_fashion_mnist(P("absent"), "test", &ds),
                  "absent/t10k-images-idx3-ubyte.gz");
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -283,7 +217,7 @@ static void check_cifar_pixels(const tau_dataset *ds, int first) {
 }
 
 START_TEST(cifar10_binary) {
-    make_tmpdir();
+    scratch_make();
     const int counts[5] = {3, 2, 1, 2, 2};
     cifar_counter = 0;
     mkdirs(P("c10/cifar-10-batches-bin"));
@@ -325,17 +259,17 @@ START_TEST(cifar10_binary) {
     expect_error(tau_dataset_load_cifar_files(paths, 1, TAU_CIFAR10, &ds), "label 10, expected 0..9");
     expect_error(tau_dataset_load_cifar10(P("nothing"), "train", &ds), "no data under");
     expect_error(tau_dataset_load_cifar10(P("c10"), "val", &ds), "split must be");
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(cifar100_binary) {
-    make_tmpdir();
+    scratch_make();
     cifar_counter = 0;
     write_cifar(P("train.bin"), 7, 2, label100);
     write_cifar(P("test.bin"), 3, 2, label100);
     tau_dataset ds;
-    ck_assert_int_eq(tau_dataset_load_cifar100(tmpdir, "train", 0, &ds), TAU_OK);
+    ck_assert_int_eq(tau_dataset_load_cifar100(scratch_dir, "train", 0, &ds), TAU_OK);
     ck_assert_int_eq(ds.n, 7);
     ck_assert_int_eq(ds.num_classes, 100);
     check_cifar_pixels(&ds, 0);
@@ -345,7 +279,7 @@ START_TEST(cifar100_binary) {
     char names[20 * 8] = "";
     for (int k = 0; k < 20; k++) sprintf(names + strlen(names), "sc%d\n", k);
     write_text(P("coarse_label_names.txt"), names);
-    ck_assert_int_eq(tau_dataset_load_cifar100(tmpdir, "test", 1, &ds), TAU_OK);
+    ck_assert_int_eq(tau_dataset_load_cifar100(scratch_dir, "test", 1, &ds), TAU_OK);
     ck_assert_int_eq(ds.n, 3);
     ck_assert_int_eq(ds.num_classes, 20);
     check_cifar_pixels(&ds, 7);
@@ -354,13 +288,13 @@ START_TEST(cifar100_binary) {
     tau_dataset_free(&ds);
     uint8_t rec[3074] = {3, 100};
     write_bytes(P("test.bin"), rec, sizeof rec);
-    expect_error(tau_dataset_load_cifar100(tmpdir, "test", 0, &ds), "fine label 100, expected 0..99");
+    expect_error(tau_dataset_load_cifar100(scratch_dir, "test", 0, &ds), "fine label 100, expected 0..99");
     rec[0] = 20;
     write_bytes(P("test.bin"), rec, sizeof rec);
-    expect_error(tau_dataset_load_cifar100(tmpdir, "test", 1, &ds), "coarse label 20, expected 0..19");
+    expect_error(tau_dataset_load_cifar100(scratch_dir, "test", 1, &ds), "coarse label 20, expected 0..19");
     write_bytes(P("test.bin"), rec, 3073);
-    expect_error(tau_dataset_load_cifar100(tmpdir, "test", 1, &ds), "not a multiple of the 3074-byte");
-    remove_tmpdir();
+    expect_error(tau_dataset_load_cifar100(scratch_dir, "test", 1, &ds), "not a multiple of the 3074-byte");
+    scratch_remove();
 }
 END_TEST
 
@@ -390,7 +324,7 @@ static void write_jpg(const char *path, int i, int c, int h, int w) {
 }
 
 START_TEST(image_folder_png_exact) {
-    make_tmpdir();
+    scratch_make();
     mkdirs(P("f/dog"));
     mkdirs(P("f/cat"));
     mkdirs(P("f/.hidden"));
@@ -424,12 +358,12 @@ START_TEST(image_folder_png_exact) {
     ck_assert_int_eq(tau_dataset_load_image_folder(P("f"), 1, &ds), TAU_OK);
     ck_assert_int_eq(ds.c, 1);
     tau_dataset_free(&ds);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(image_folder_grey_and_jpeg) {
-    make_tmpdir();
+    scratch_make();
     mkdirs(P("g/a"));
     mkdirs(P("g/b"));
     write_png(P("g/a/0.png"), 0, 1, 8, 8);     /* grey first: detected as 1 channel */
@@ -459,12 +393,12 @@ START_TEST(image_folder_grey_and_jpeg) {
         }
     ck_assert_int_le(maxdiff, 12);
     tau_dataset_free(&ds);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(image_folder_errors) {
-    make_tmpdir();
+    scratch_make();
     tau_dataset ds;
     mkdirs(P("s/a"));
     mkdirs(P("s/b"));
@@ -489,12 +423,12 @@ START_TEST(image_folder_errors) {
     expect_error(tau_dataset_load_image_folder(P("empty"), 0, &ds), "no class sub-folders");
     expect_error(tau_dataset_load_image_folder(P("absent"), 0, &ds), "cannot open folder");
     expect_error(tau_dataset_load_image_folder(P("s"), 2, &ds), "channels must be");
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(cifar10_class_folders) {
-    make_tmpdir();
+    scratch_make();
     const char *cls[3] = {"airplane", "automobile", "bird"};
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < 2; j++) {
@@ -512,7 +446,7 @@ START_TEST(cifar10_class_folders) {
     ck_assert_int_eq(tau_dataset_load_cifar10(P("r/cifar10"), "test", &ds), TAU_OK);
     ck_assert_int_eq(ds.n, 6);
     tau_dataset_free(&ds);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -539,7 +473,7 @@ static void make_tiny(void) {
 }
 
 START_TEST(tiny_imagenet_layout) {
-    make_tmpdir();
+    scratch_make();
     make_tiny();
     tau_dataset ds;
     ck_assert_int_eq(tau_dataset_load_tiny_imagenet(P("tiny"), "train", &ds), TAU_OK);
@@ -565,12 +499,12 @@ START_TEST(tiny_imagenet_layout) {
         ck_assert_uint_eq(ds.pixels[(i * 3 + 2) * 256 + 17], pattern(10 + i, 2, 1, 1));
     }
     tau_dataset_free(&ds);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 START_TEST(tiny_imagenet_errors) {
-    make_tmpdir();
+    scratch_make();
     make_tiny();
     tau_dataset ds;
     write_text(P("tiny/val/val_annotations.txt"), "val_0.JPEG\tn0100\t0\t0\t1\t1\n"
@@ -589,24 +523,14 @@ START_TEST(tiny_imagenet_errors) {
     expect_error(tau_dataset_load_tiny_imagenet(P("tiny"), "train", &ds), "listed twice");
     expect_error(tau_dataset_load_tiny_imagenet(P("tiny"), "test", &ds), "split must be");
     expect_error(tau_dataset_load_tiny_imagenet(P("none"), "train", &ds), "none/wnids.txt");
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 /* ---- image files -------------------------------------------------------------------------- */
 
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 START_TEST(image_save_load) {
-    make_tmpdir();
+    scratch_make();
     enum { C = 3, H = 5, W = 7 };
     float x[C * H * W];
     for (int i = 0; i < C * H * W; i++) x[i] = (float)((i * 29) % 256) / 255.0f;
@@ -642,7 +566,7 @@ START_TEST(image_save_load) {
     tau_free(y, tau_image_bytes(c, h, w));
     ck_assert_int_eq(tau_image_save(P("d.bmp"), x, C, H, W, 0), TAU_OK);
     /* no temporary files left behind */
-    ck_assert_int_eq(count_entries(tmpdir), 5);
+    ck_assert_int_eq(count_entries(scratch_dir), 5);
     /* errors */
     x[17] = NAN;
     expect_error(tau_image_save(P("n.png"), x, C, H, W, 0), "NaN");
@@ -652,7 +576,7 @@ START_TEST(image_save_load) {
     expect_error(tau_image_save(P("q.jpg"), s, 3, 16, 16, 101), "quality");
     expect_error(tau_image_save(P("c.png"), s, 5, 4, 4, 0), "1 to 4 channels");
     expect_error(tau_image_save(P("missing/dir/a.png"), s, 3, 16, 16, 0), "cannot write");
-    ck_assert_int_eq(count_entries(tmpdir), 5);
+    ck_assert_int_eq(count_entries(scratch_dir), 5);
     expect_error(tau_image_load(P("nothing.png"), &c, &h, &w, &y), "cannot open");
     write_text(P("junk.png"), "junk");
     expect_error(tau_image_load(P("junk.png"), &c, &h, &w, &y), "cannot decode image");
@@ -665,43 +589,7 @@ START_TEST(image_save_load) {
     for (int i = 0; i < 3 * 256; i++) ck_assert_float_eq(y[i], s[i]);
     tau_free(y, tau_image_bytes(c, h, w));
     free(buf);
-    remove_tmpdir();
-}
-END_TEST
-
-START_TEST(atomic_write) {
-    make_tmpdir();
-    ck_assert_int_eq(tau_atomic_write(P("f.txt"), "hello", 5), TAU_OK);
-    ck_assert_int_eq(tau_atomic_write(P("f.txt"), "bye", 3), TAU_OK);
-    FILE *f = fopen(P("f.txt"), "rb");
-    char b[16] = {0};
-    ck_assert_uint_eq(fread(b, 1, sizeof b, f), 3);
-    fclose(f);
-    ck_assert_str_eq(b, "bye");
-    struct stat st;
-    stat(P("f.txt"), &st);
-    mode_t um = umask(0);
-    umask(um);
-    ck_assert_int_eq(st.st_mode & 0777, 0666 & ~um);
-    ck_assert_int_eq(tau_atomic_write(P("empty"), NULL, 0), TAU_OK);
-    stat(P("empty"), &st);
-    ck_assert_int_eq(st.st_size, 0);
-    expect_error(tau_atomic_write(P("no/such/dir/x"), "a", 1), "no/such/dir/x");
-    /* streaming, then aborting: the old file stays */
-    tau_atomic_file af;
-    ck_assert_int_eq(tau_atomic_open(&af, P("f.txt")), TAU_OK);
-    ck_assert_int_eq(tau_atomic_put(&af, "partial", 7), TAU_OK);
-    tau_atomic_abort(&af);
-    f = fopen(P("f.txt"), "rb");
-    memset(b, 0, sizeof b);
-    ck_assert_uint_eq(fread(b, 1, sizeof b, f), 3);
-    fclose(f);
-    ck_assert_int_eq(count_entries(tmpdir), 2);
-    /* a directory in the way: rename fails, nothing is left behind */
-    mkdirs(P("d/sub"));
-    expect_error(tau_atomic_write(P("d/sub"), "x", 1), "rename");
-    ck_assert_int_eq(count_entries(P("d")), 1);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -987,13 +875,13 @@ static const char *real_root(const char *archive, const char *unpacked, char *bu
         skip(why);
         return NULL;
     }
-    make_tmpdir();
+    scratch_make();
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "tar -xzf '%s' -C '%s'", tgz, tmpdir);
+    snprintf(cmd, sizeof cmd, "tar -xzf '%s' -C '%s'", tgz, scratch_dir);
     double t0 = now();
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
     printf("unpacked %s in %.2f s\n", archive, now() - t0);
-    snprintf(buf, n, "%s", tmpdir);
+    snprintf(buf, n, "%s", scratch_dir);
     return buf;
 }
 
@@ -1023,7 +911,7 @@ START_TEST(real_cifar10_jpg) {
     ck_assert(mean > 0.4 && mean < 0.55);   /* CIFAR-10's mean intensity is about 0.47 */
     tau_dataset_free(&tr);
     tau_dataset_free(&te);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
@@ -1051,14 +939,13 @@ START_TEST(real_tiny_imagenet) {
     ck_assert_str_eq(va.class_names[va.labels[0]], "n03444034");   /* val_0.JPEG's wnid */
     tau_dataset_free(&tr);
     tau_dataset_free(&va);
-    remove_tmpdir();
+    scratch_remove();
 }
 END_TEST
 
 Suite *data_suite(void) {
     Suite *s = suite_create("data");
-    TCase *tc = tcase_create("formats");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase("formats", 0);
     tcase_add_test(tc, idx_raw_and_gzip);
     tcase_add_test(tc, idx_errors);
     tcase_add_test(tc, mnist_folder);
@@ -1071,18 +958,15 @@ Suite *data_suite(void) {
     tcase_add_test(tc, tiny_imagenet_layout);
     tcase_add_test(tc, tiny_imagenet_errors);
     tcase_add_test(tc, image_save_load);
-    tcase_add_test(tc, atomic_write);
     suite_add_tcase(s, tc);
-    TCase *tb = tcase_create("batch");
-    tcase_set_timeout(tb, 60);
+    TCase *tb = check_tcase("batch", 0);
     tcase_add_test(tb, batch_plain_and_normalised);
     tcase_add_test(tb, batch_crop_flip_exact);
     tcase_add_test(tb, batch_known_values);
     tcase_add_test(tb, batch_deterministic_across_threads);
     tcase_add_test(tb, permutation);
     suite_add_tcase(s, tb);
-    TCase *tr = tcase_create("real");
-    tcase_set_timeout(tr, 300);
+    TCase *tr = check_tcase("real", 300);
     tcase_add_test(tr, real_fashion_mnist);
     tcase_add_test(tr, real_cifar10_jpg);
     tcase_add_test(tr, real_tiny_imagenet);
@@ -1090,17 +974,4 @@ Suite *data_suite(void) {
     return s;
 }
 
-int main(void) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    snprintf(scratch, sizeof scratch, "%s/tau-data-XXXXXX", scratch_base());
-    if (!mkdtemp(scratch)) {
-        perror(scratch);
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(data_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_main_scratch(data_suite(), "data"); }

@@ -1,15 +1,16 @@
 /* Neural-network kernels against naive double-precision loops, finite-difference checks of
  * every backward, numerical range of the temperature softmax and cross-entropy, and the error
  * messages users see. */
+#include "check_helpers.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "nn.h"
-#include "cpu.h"
-#include "error.h"
-#include "parallel.h"
+#include "nn/nn.h"
+#include "base/cpu.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -51,11 +52,6 @@ static void expect_close(const float *a, const double *b, int64_t n, double atol
         ck_assert_msg(isfinite(a[i]) && d <= atol + rtol * fabs(b[i]),
                       "%s: element %lld is %.9g, expected %.9g", what, (long long)i, (double)a[i], b[i]);
     }
-}
-
-static void expect_error(int rc, const char *text) {
-    ck_assert_int_eq(rc, TAU_ERR);
-    ck_assert_msg(strstr(tau_errmsg(), text) != NULL, "message \"%s\" lacks \"%s\"", tau_errmsg(), text);
 }
 
 static double dot(const float *a, const float *b, int64_t n) {
@@ -237,12 +233,12 @@ START_TEST(conv_matches_reference) {
     /* every kernel path this processor can run: AVX-512, AVX2, and none (the GEMM lowering) */
     const tau_cpu_level levels[] = {TAU_CPU_AVX512, TAU_CPU_AVX2, TAU_CPU_GENERIC};
     for (int l = 0; l < 3; l++) {
-        tau_cpu_set_limit(levels[l]);
+        tau__cpu_set_limit(levels[l]);
         for (int i = 0; i < NCONV; i++)
             for (int threads = 1; threads <= 2; threads++) conv_case(&conv_cases[i], threads, i % 2 == 0);
         for (int i = 0; i < NCONV; i++) conv_case(&conv_cases[i], 1, i % 2 == 1);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
@@ -719,14 +715,14 @@ START_TEST(layer_norm_matches_reference) {
     /* the row sums 8 at a time (AVX2, with tails: 300 = 37 * 8 + 4) and plain */
     for (int run = 0; run < 4; run++) {
         tau_set_num_threads(1 + run % 2);
-        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         ln_case(5, 7, 1);
         ln_case(3, 300, 1);   /* more than one column block for dgamma */
         ln_case(4, 9, 0);
         ln_case(1, 1, 1);
         ln_case(6, 128, 0);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
     float x[2] = {0};
     tau_layer_norm_params p = {1, 0, 1e-5f};
     expect_error(tau_layer_norm_forward(x, NULL, NULL, x, NULL, NULL, &p), "layer_norm: invalid shape, 1 rows of 0");
@@ -822,9 +818,9 @@ static double ref_ce_row(const float *z, int64_t k, int y, double tau, double ep
     double *ls = dzeros(k), l = 0, mean = 0;
     ref_log_softmax(z, k, tau, ls);
     for (int64_t j = 0; j < k; j++) mean += -ls[j] / (double)k;
-    l = (1 - eps) * -ls[y - 1] + eps * mean;
+    l = (1 - eps) * -ls[y] + eps * mean;
     for (int64_t j = 0; j < k; j++)
-        grad[j] = (exp(ls[j]) - ((1 - eps) * (j == y - 1) + eps / (double)k)) / tau;
+        grad[j] = (exp(ls[j]) - ((1 - eps) * (j == y) + eps / (double)k)) / tau;
     free(ls);
     return l;
 }
@@ -832,7 +828,7 @@ static double ref_ce_row(const float *z, int64_t k, int y, double tau, double ep
 static void ce_case(int64_t n, int64_t k, float tau, double amp, float smoothing, tau_reduction red) {
     float *z = frand(n * k, -amp, amp), *p = fzeros(n * k), *dz = fzeros(n * k);
     int32_t *lab = malloc((size_t)n * sizeof *lab);
-    for (int64_t i = 0; i < n; i++) lab[i] = 1 + (int32_t)(uniform() * (double)k);
+    for (int64_t i = 0; i < n; i++) lab[i] = (int32_t)(uniform() * (double)k);
     float *loss = fzeros(n), *dl = frand(n, 0.5, 1.5);
     double *rg = dzeros(n * k), *rl = dzeros(n), total = 0;
     for (int64_t i = 0; i < n; i++) total += rl[i] = ref_ce_row(z + i * k, k, lab[i], tau, smoothing, rg + i * k);
@@ -867,7 +863,7 @@ START_TEST(cross_entropy_over_temperatures) {
     }
     /* Extreme: all logits equal, and a label far below the maximum at tau 0.01. */
     float z[4] = {-1e4f, 1e4f, 1e4f, -1e4f}, p[4], dz[4], loss, one = 1;
-    int32_t lab[1] = {1};
+    int32_t lab[1] = {0};
     tau_cross_entropy_params cp = {1, 4, 0.01f, 0, TAU_REDUCTION_SUM};
     ck_assert_int_eq(tau_cross_entropy_forward(z, lab, &loss, p, &cp), TAU_OK);
     ck_assert(isfinite(loss));
@@ -885,13 +881,13 @@ START_TEST(cross_entropy_gradient_form) {
     for (int ti = 0; ti < NTAUS; ti++) {
         const int64_t n = 5, k = 7;
         float *z = frand(n * k, -50, 50), *p = fzeros(n * k), *dz = fzeros(n * k), loss, one = 1;
-        int32_t lab[5] = {1, 7, 3, 4, 2};
+        int32_t lab[5] = {0, 6, 2, 3, 1};
         tau_cross_entropy_params cp = {n, k, taus[ti], 0, TAU_REDUCTION_SUM};
         ck_assert_int_eq(tau_cross_entropy_forward(z, lab, &loss, p, &cp), TAU_OK);
         ck_assert_int_eq(tau_cross_entropy_backward(p, lab, &one, dz, &cp), TAU_OK);
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < k; j++) {
-                float expect = (p[i * k + j] - (j == lab[i] - 1 ? 1.0f : 0.0f)) / taus[ti];
+                float expect = (p[i * k + j] - (j == lab[i] ? 1.0f : 0.0f)) / taus[ti];
                 ck_assert_msg(dz[i * k + j] == expect, "tau %g: dz[%lld][%lld] = %.9g, (p - onehot)/tau = %.9g",
                               (double)taus[ti], (long long)i, (long long)j, (double)dz[i * k + j], (double)expect);
             }
@@ -929,7 +925,7 @@ START_TEST(cross_entropy_gradient_check) {
                  * far below the differences. */
                 ce_fd c = {{n, k, taus[ti], sm ? 0.2f : 0, reds[ri]}, frand(n * k, -2.0 * taus[ti], 2.0 * taus[ti]),
                            NULL, fzeros(n), frand(n, 0.5, 1.5)};
-                int32_t lab[4] = {2, 6, 1, 3};
+                int32_t lab[4] = {1, 5, 0, 2};
                 c.lab = lab;
                 float *p = fzeros(n * k), *dz = fzeros(n * k);
                 ck_assert_int_eq(tau_cross_entropy_forward(c.z, lab, c.loss, p, &c.p), TAU_OK);
@@ -942,13 +938,13 @@ END_TEST
 
 START_TEST(loss_errors) {
     float z[30] = {0}, p[30], loss[3], one = 1;
-    int32_t lab[3] = {1, 2, 11};
+    int32_t lab[3] = {0, 1, 10};
     tau_cross_entropy_params cp = {3, 10, 1.0f, 0, TAU_REDUCTION_MEAN};
-    expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: label 11 out of range 1..10 at row 3");
-    expect_error(tau_cross_entropy_backward(p, lab, &one, z, &cp), "cross_entropy: label 11 out of range 1..10 at row 3");
-    lab[2] = 0;
-    expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: label 0 out of range 1..10 at row 3");
-    lab[2] = 3;
+    expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: label 10 out of range 0..9 at row 3");
+    expect_error(tau_cross_entropy_backward(p, lab, &one, z, &cp), "cross_entropy: label 10 out of range 0..9 at row 3");
+    lab[2] = -1;
+    expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: label -1 out of range 0..9 at row 3");
+    lab[2] = 2;
     cp.tau = 0;
     expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: temperature tau must be positive and finite, got 0");
     cp.tau = INFINITY;
@@ -960,7 +956,7 @@ START_TEST(loss_errors) {
     cp.reduction = (tau_reduction)7;
     expect_error(tau_cross_entropy_forward(z, lab, loss, p, &cp), "cross_entropy: unknown reduction 7");
     tau_nll_loss_params np = {3, 2, TAU_REDUCTION_SUM};
-    expect_error(tau_nll_loss_forward(z, lab, loss, &np), "nll_loss: label 3 out of range 1..2 at row 3");
+    expect_error(tau_nll_loss_forward(z, lab, loss, &np), "nll_loss: label 2 out of range 0..1 at row 3");
     tau_mse_loss_params mp = {3, (tau_reduction)-1};
     expect_error(tau_mse_loss_forward(z, z, loss, &mp), "mse_loss: unknown reduction -1");
 }
@@ -990,14 +986,14 @@ START_TEST(nll_and_mse_losses) {
     const tau_reduction reds[] = {TAU_REDUCTION_MEAN, TAU_REDUCTION_SUM, TAU_REDUCTION_NONE};
     for (int ri = 0; ri < 3; ri++) {
         const int64_t n = 5, k = 4;
-        int32_t lab[5] = {1, 4, 2, 2, 3};
+        int32_t lab[5] = {0, 3, 1, 1, 2};
         loss_fd c = {{n, k, reds[ri]}, {n * k, reds[ri]}, frand(n * k, -3, 0), frand(n * k, -1, 1), fzeros(n * k), frand(n * k, 0.5, 1.5), lab};
         float *g = fzeros(n * k), *gt = fzeros(n * k);
         /* nll */
         ck_assert_int_eq(tau_nll_loss_forward(c.x, lab, c.loss, &c.np), TAU_OK);
         double total = 0;
         for (int64_t i = 0; i < n; i++) {
-            double l = -c.x[i * k + lab[i] - 1];
+            double l = -c.x[i * k + lab[i]];
             total += l;
             if (reds[ri] == TAU_REDUCTION_NONE) ck_assert_double_eq_tol(c.loss[i], l, 1e-6);
         }
@@ -1108,7 +1104,7 @@ START_TEST(attention_matches_reference) {
     /* the vector rows (AVX2) and the plain ones, one and two threads */
     for (int run = 0; run < 4; run++) {
         const int threads = 1 + run % 2;
-        tau_cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 2 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         tau_set_num_threads(threads);
         for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
             const att_case *a = &cases[ci];
@@ -1147,7 +1143,7 @@ START_TEST(attention_matches_reference) {
             free(dq); free(dk); free(dv); free(rp); free(ro); free(rdq); free(rdk); free(rdv);
         }
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
 }
 END_TEST
 
@@ -1251,7 +1247,7 @@ START_TEST(activations_match_reference) {
     tau_set_num_threads(2);
     for (int run = 0; run < 7; run++) {
         const int which = run < 5 ? run : run - 5;
-        tau_cpu_set_limit(run < 5 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
+        tau__cpu_set_limit(run < 5 ? TAU_CPU_AVX512 : TAU_CPU_GENERIC);
         const int64_t n = 40005;   /* over the parallel grain */
         act_fd c = {which, frand(n, -6, 6), fzeros(n), frand(n, -1, 1), n};
         for (int64_t i = 0; i < n; i++) if (fabsf(c.x[i]) < 0.01f) c.x[i] = 0.5f;  /* relu's kink */
@@ -1278,7 +1274,7 @@ START_TEST(activations_match_reference) {
         fd_check(act_obj, &c, c.x, n, dx, 1e-3f, 3e-3, names[which]);
         free(c.x); free(c.y); free(c.dy); free(ry); free(dx); free(rdx);
     }
-    tau_cpu_set_limit(TAU_CPU_AVX512);
+    tau__cpu_set_limit(TAU_CPU_AVX512);
     float x[1] = {0}, y[1];
     expect_error(tau_gelu_forward(x, y, 1, (tau_gelu_approx)3), "gelu: unknown approximation 3");
     expect_error(tau_relu_forward(x, y, -1), "relu: invalid size -1");
@@ -1289,8 +1285,7 @@ END_TEST
 
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
-    TCase *tc = tcase_create("kernels");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase("kernels", 0);
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, conv_gradient_check);
     tcase_add_test(tc, conv_errors);
@@ -1315,10 +1310,4 @@ static Suite *nn_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(nn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
-}
+int main(void) { return check_main(nn_suite()); }

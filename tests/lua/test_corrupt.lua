@@ -146,8 +146,8 @@ for _, name in ipairs(EXPECTED) do
 end
 
 -- Mean absolute change by severity, averaged over images and seeds. Where the benchmark's own
--- statistics are not monotonic, the pairs state what they show (see core/corrupt.h and
--- tests/core/test_corrupt.c): glass_blur's one-pass severities 1-3 change less than the
+-- statistics are not monotonic, the pairs state what they show (see core/robust/corrupt.h and
+-- tests/core/test_robust_corrupt.c): glass_blur's one-pass severities 1-3 change less than the
 -- two-pass 4-5; motion_blur 3 and 4 nearly agree; frost peaks at 3; spatter's mud (4-5) changes
 -- less than water at 3; elastic_transform decreases; saturate is smallest at 3.
 local ORDERS = {
