@@ -61,7 +61,7 @@ static int f_is_tensor(lua_State *L) { lua_pushboolean(L, ltau_test(L, 1) != NUL
 static int lazy_index(lua_State *L) {
     const char *k = luaL_checkstring(L, 2);
     static const char *mods[] = {"nn", "optim", "data", "models", "train", "attack", "corrupt",
-                                 "robust", "plot", "util", "repl", "gradcheck", NULL};
+                                 "robust", "plot", "util", "repl", "gradcheck", "analysis", NULL};
     if (!strcmp(k, "save") || !strcmp(k, "load")) { /* written in Lua, in tau.io */
         lua_getglobal(L, "require");
         lua_pushstring(L, "tau.io");
@@ -146,6 +146,7 @@ int luaopen_tau(lua_State *L) {
     ltau_open_data(L);
     ltau_open_attack(L);
     ltau_open_corrupt(L);
+    ltau_open_analysis(L);
     tau_set_oom_handler(oom_collect, L);
     tau_get_num_threads(); /* sets OpenBLAS to the default thread count now */
     lua_newtable(L);
