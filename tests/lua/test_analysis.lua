@@ -249,3 +249,42 @@ T.test("penultimate: the last layer's inputs, whose product with W and b gives t
   local g = A.ce_gradient(r.features, r.W, r.labels, 1, {bias = r.b})
   T.eq(g.step:size(1), 40)
 end)
+
+T.test("gradient_stats: means of ce_gradient's parts and the input-gradient norm by autograd", function()
+  local ok, ds = pcall(tau.data.fashion_mnist, {split = "test"})
+  if not ok then T.skip("Fashion-MNIST not installed") end
+  tau.manual_seed(6)
+  local model = tau.models.cnn{hidden = 16}
+  ds = ds:subset(24)
+  local s = A.gradient_stats(model, ds, 2, {batch = 10})
+  local r = A.penultimate(model, ds)
+  local g = A.ce_gradient(r.features, r.W, r.labels, 2, {bias = r.b})
+  T.eq(s.n, 24)
+  T.near(s.step, g.step:mean():item(), 1e-6)
+  T.near(s.angle, g.angle:mean():item(), 1e-6)
+  -- each image's input gradient alone: in eval mode the batched one must give the same norms
+  model:evaluate()
+  local sum = 0
+  for i = 1, 24 do
+    local x, y = ds:get(i)
+    x = x:view(1, 1, 28, 28):requires_grad()
+    local gx = tau.grad(F.cross_entropy(model(x), tau.tensor({y}, "int32"), {tau = 2}), {x})[1]
+    sum = sum + (gx * gx):sum():sqrt():item()
+  end
+  T.near(s.input_grad_norm, sum / 24, 1e-4)
+  T.raises(function() A.gradient_stats(model, ds, 1, {limt = 3}) end, "tau.analysis.gradient_stats", "unknown option 'limt'")
+end)
+
+T.test("descent_path: the feature follows -grad, and a low tau heads for w_y - w_hardest", function()
+  local W = tau.tensor{{0, 1}, {1, -0.3}, {-1, -0.5}}
+  local p = A.descent_path({0.2, -0.6}, W, 1, 1, {lr = 0.1, steps = 3})
+  T.eq(#p, 4)
+  local g = A.ce_gradient(tau.tensor{{0.2, -0.6}}, W, tau.tensor({1}, "int32"), 1)
+  T.near(p[2].f[1], 0.2 - 0.1 * g.grad[1][1], 1e-6)
+  T.near(p[2].f[2], -0.6 - 0.1 * g.grad[1][2], 1e-6)
+  local low = A.descent_path({0.2, -0.6}, W, 1, 0.05, {steps = 1})
+  T.ok(low[1].angle < 1 and low[1].hardest_weight > 0.99, "low tau: along w_1 - w_2")
+  -- the loss falls along the path
+  local function loss(f) return F.cross_entropy(tau.tensor{f}:matmul(W:t()), tau.tensor({1}, "int32")):item() end
+  T.ok(loss(p[4].f) < loss(p[1].f), "descent")
+end)
