@@ -104,37 +104,44 @@ ctx:figure("lines", {file = "training.png", layout = {2, 3}, width = 1800, heigh
   title = string.format("The gradient of CE_τ w.r.t. the %s's penultimate features over training (%s, %d test images)",
                         a.model, a.data, ctx.test_ds:size())})
 
--- The claim, on the means over the checkpoints after training started (and over seeds).
-local numbers = {}
-for _, t in ipairs(ctx.taus) do
-  local m, after = {tau = t}, {}
-  for i = 2, #curves[t] do for _, r in ipairs(curves[t][i]) do after[#after + 1] = r end end
-  for _, k in ipairs(KEYS) do m[k] = mean_of(after, k) end
-  m.entropy_fraction = m.entropy / math.log(ctx.test_ds.classes - 1)
-  numbers[#numbers + 1] = m
+-- The claim, twice: at initialisation (one network, only the loss's τ differs: the mechanism)
+-- and over training (a network trained at each τ: does it survive training?). Means over seeds.
+local function summary(first, last)
+  local ns = {}
+  for _, t in ipairs(ctx.taus) do
+    local m, list = {tau = t}, {}
+    for i = first, last or #curves[t] do for _, r in ipairs(curves[t][i]) do list[#list + 1] = r end end
+    for _, k in ipairs(KEYS) do m[k] = mean_of(list, k) end
+    m.entropy_fraction = m.entropy / math.log(ctx.test_ds.classes - 1)
+    ns[#ns + 1] = m
+  end
+  table.sort(ns, function(x, y) return x.tau < y.tau end)
+  return ns
 end
-table.sort(numbers, function(x, y) return x.tau < y.tau end)
-ctx:claim{id = "gradient_step_and_direction",
-  claim = "τ changes both the step size and the direction of the gradient: low τ is dominated by the hardest wrong class, " ..
-          "high τ spreads the push over all wrong classes",
-  statement = string.format("The gradient of CE_τ w.r.t. the penultimate features of %s trained on %s at each τ, on %d " ..
-                            "test images, averaged over the checkpoints during training", a.model, a.data, ctx.test_ds:size()),
-  numbers = numbers, controls = ctx:controls(records),
-  rule = "direction: max q falls and H(q) rises with τ (no step by more than 0.02 the other way), max q > 0.5 at the " ..
-         "lowest τ, H(q) > 0.8·log(C-1) at the highest, and the angle to w_y - w_hardest is larger at the highest τ than " ..
-         "at the lowest; size: the largest mean step factor is at least twice the smallest. Both: supported; one: mixed; " ..
-         "neither: not supported; fewer than 2 τ: not testable",
-  verdict = function(ns)
-    if #ns < 2 then return "not testable at this scale" end
-    local lo, hi, smax, smin, mono = ns[1], ns[#ns], -math.huge, math.huge, true
-    for i, m in ipairs(ns) do
-      smax, smin = math.max(smax, m.step), math.min(smin, m.step)
-      if i > 1 and (m.hardest_weight > ns[i - 1].hardest_weight + 0.02 or m.entropy < ns[i - 1].entropy - 0.02) then
-        mono = false
-      end
+local function verdict(ns)
+  if #ns < 2 then return "not testable at this scale" end
+  local lo, hi, smax, smin, mono = ns[1], ns[#ns], -math.huge, math.huge, true
+  for i, m in ipairs(ns) do
+    smax, smin = math.max(smax, m.step), math.min(smin, m.step)
+    if i > 1 and (m.hardest_weight > ns[i - 1].hardest_weight + 0.02 or m.entropy < ns[i - 1].entropy - 0.02) then
+      mono = false
     end
-    local direction = mono and lo.hardest_weight > 0.5 and hi.entropy_fraction > 0.8 and lo.angle < hi.angle
-    local size = smax >= 2 * smin
-    return (direction and size) and "supported" or (direction or size) and "mixed" or "not supported"
-  end}
+  end
+  local direction = mono and lo.hardest_weight > 0.5 and hi.entropy_fraction > 0.8 and lo.angle < hi.angle
+  local size = smax >= 2 * smin
+  return (direction and size) and "supported" or (direction or size) and "mixed" or "not supported"
+end
+local CLAIM = "τ changes both the step size and the direction of the gradient: low τ is dominated by the hardest wrong " ..
+              "class, high τ spreads the push over all wrong classes"
+local RULE = "direction: max q falls and H(q) rises with τ (no step by more than 0.02 the other way), max q > 0.5 at the " ..
+             "lowest τ, H(q) > 0.8·log(C-1) at the highest, and the angle to w_y - w_hardest is larger at the highest τ " ..
+             "than at the lowest; size: the largest mean step factor is at least twice the smallest. Both: supported; " ..
+             "one: mixed; neither: not supported; fewer than 2 τ: not testable"
+local what = string.format("the gradient of CE_τ w.r.t. the penultimate features of %s on %d %s test images", a.model,
+                           ctx.test_ds:size(), a.data)
+ctx:claim{id = "gradient_at_init", claim = CLAIM, rule = RULE, verdict = verdict, numbers = summary(1, 1),
+          statement = "At initialisation (the same network for every τ, only the loss's τ differs): " .. what}
+ctx:claim{id = "gradient_over_training", claim = CLAIM, rule = RULE, verdict = verdict, numbers = summary(2),
+          controls = ctx:controls(records),
+          statement = "Over training (a network trained at each τ, means over the checkpoints after the start): " .. what}
 ctx:finish()

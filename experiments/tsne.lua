@@ -23,6 +23,9 @@ ex:option("--theta", "Barnes-Hut opening angle (t-SNE of more than 2,000 points)
 ex:option("--k", "Neighbours of the leave-one-out k-NN accuracy.", X.count)
 local ctx = ex:parse()
 local a = ctx.args
+local PRETTY = {cnn = "CNN", vit = "ViT", fashion_mnist = "Fashion-MNIST", cifar10 = "CIFAR-10", cifar100 = "CIFAR-100",
+                tiny_imagenet = "Tiny-ImageNet"}
+local function pretty(s) return PRETTY[s] or s end
 local nets = {{name = a.model, width = a.width}}
 if a.vit_width > 0 then nets[2] = {name = "vit", width = a.vit_width} end
 
@@ -54,7 +57,7 @@ for _, net in ipairs(nets) do
   end
   ctx:figure("scatter", {file = net.name .. ".png", layout = {1, #panels}, width = 520 * #panels, height = 520,
                          panels = panels, title = string.format("t-SNE of the %s's penultimate features: %d %s test images, seed %d",
-                                                                net.name, a.tsne_n, a.data, ctx.seeds[1])})
+                                                                pretty(net.name), a.tsne_n, pretty(a.data), ctx.seeds[1])})
 end
 ctx:write("separation", rows, {"model", "tau", "seed", "train_loss", "train_acc", "test_acc", "n", "knn_acc", "silhouette",
                                "feature_knn_acc", "feature_silhouette", "tsne_seconds"})
@@ -79,7 +82,7 @@ local function curve(key, ylabel, title)
   for _, s in ipairs(summary) do
     local xs, ys = {}, {}
     for i, m in ipairs(s.per_tau) do xs[i], ys[i] = m.tau, m[key] end
-    series[#series + 1] = {name = s.model, x = xs, y = ys}
+    series[#series + 1] = {name = pretty(s.model), x = xs, y = ys}
   end
   return {title = title, xlabel = "τ", ylabel = ylabel, logx = true, xticks = ctx.taus, series = series}
 end
