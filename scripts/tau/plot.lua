@@ -501,9 +501,11 @@ function kinds.bars.draw(job, s)
   job:add("set xzeroaxis lt -1 lw 1")
   job:add("set boxwidth %s absolute", num(w * 0.92))
   for _, m in ipairs(s.marks) do
-    local y = s.series[m.series].y[m.group]
+    -- beyond the end of the bar and of its error bar
+    local c = s.series[m.series]
+    local y, e = c.y[m.group], c.err and c.err[m.group] or 0
     job:add("set label %s at %s, %s center offset 0, %s front", q(m.text), num(xpos(m.group, m.series)),
-            num(y), y >= 0 and "0.8" or "-0.8")
+            num(y >= 0 and y + e or y - e), y >= 0 and "0.8" or "-0.8")
   end
   local plots = {}
   for k, c in ipairs(s.series) do
@@ -571,11 +573,11 @@ function kinds.scatter.draw(job, s)
     by[k] = by[k] or {}
     by[k][#by[k] + 1] = {s.x[i], s.y[i]}
   end
-  -- Classes keep their colour and shape across panels even when one has no points here.
   job:add("set autoscale fix")
   job:add("set offsets graph 0.04, graph 0.04, graph 0.04, graph 0.04")
   local plots = {}
   local ps = s.pointsize or (s.n > 1000 and 0.7 or s.n > 200 and 0.9 or 1.2)
+  -- a class keeps its colour and shape across panels, even in a panel where it has no points
   for k = 1, (s.class_names and #s.class_names or 1) do
     if by[k] then
       local color, pt = style(k)
@@ -728,10 +730,9 @@ local function run_gnuplot(script, tmp)
   return out
 end
 
--- The specs to draw: the figure itself, or its panels, each with the figure's other fields as
--- defaults. Returns the specs and the grid's rows and columns.
+-- The checked specs of a figure's panels, each with the figure's other fields as defaults, and
+-- the grid's rows and columns.
 local function panel_specs(kind, spec)
-  if not spec.panels then return {spec}, 1, 1 end
   if not spec.title then fail("title is required: every figure says what it shows") end
   local panels, np = array(spec.panels, "panels")
   local own = {}

@@ -13,7 +13,7 @@ local function have_gnuplot()
   return fx.sh("command -v " .. fx.quote(plot.gnuplot) .. " >/dev/null 2>&1")
 end
 local function need_gnuplot()
-  if not have_gnuplot() then T.skip("gnuplot is not installed (Debian package gnuplot-nox)") end
+  if not have_gnuplot() then T.skip("gnuplot not found as '" .. plot.gnuplot .. "' (Debian package gnuplot-nox)") end
 end
 
 -- Width and height from a PNG's IHDR chunk, after checking the signature.
