@@ -34,6 +34,11 @@ local argparse = require "argparse"
 local util = require "tau.util"
 local X = {}
 
+-- The paper's experiments in the order of their figures and tables: experiments/<name>.lua,
+-- each writing results/<name>/ (experiments/reproduce.lua runs those that exist).
+X.SCRIPTS = {"accuracy_vs_tau", "gradient_analysis", "tsne", "error_curves", "pgd_logits", "corruption",
+             "adversarial", "adversarial_training", "auto_tau"}
+
 local SCHEMA = 1 -- bump when training changes in a way the cache key cannot see
 X.VERDICTS = {["supported"] = true, ["not supported"] = true, ["mixed"] = true, ["not testable at this scale"] = true}
 
@@ -213,7 +218,7 @@ local COMMON = {
   {"--data", "Data set: fashion_mnist | cifar10 | cifar100 | tiny_imagenet.",
    choice("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")},
   {"--root", "Data folder (default: data/<set>, unpacked from ../shared/data once when absent)."},
-  {"--model", "Model: cnn | resnet<depth> (resnet20, resnet18, resnet50, ...) | vit | mlp."},
+  {"--model", "Model: cnn | resnet<depth> (resnet20, resnet18, resnet50, ...) | vit | mlp; name:width sets its width."},
   {"--width", "Model width (cnn channels of the first layer; resnet width, 64 = standard; vit dim).", count},
   {"--taus", "Comma-separated softmax temperatures.", X.numbers},
   {"--seeds", "Number of seeds (1..n) or a comma list of seeds.", X.seeds},
@@ -374,8 +379,11 @@ function Ctx:setting(spec)
     if not SPEC_KEYS[k] then error("tau.experiment.train: unknown option '" .. tostring(k) .. "'", 3) end
   end
   local a = self.args
+  -- "vit:64" names a model and its width at once, so a list of models can give each its size
+  local name, w = tostring(spec.model or a.model):match("^([^:]+):?(%d*)$")
+  if not name then error("tau.experiment.train: bad model name '" .. tostring(spec.model or a.model) .. "'", 3) end
   local s = {data = a.data, train_n = self.train_ds:size(), test_n = self.test_ds:size(),
-             model = spec.model or a.model, width = spec.width or a.width, tau = spec.tau, seed = spec.seed or 1,
+             model = name, width = spec.width or tonumber(w) or a.width, tau = spec.tau, seed = spec.seed or 1,
              epochs = spec.epochs or a.epochs, batch = spec.batch or a.batch, lr_scale = spec.lr_scale or a.lr_scale,
              schedule = spec.schedule or "cosine", schema = SCHEMA}
   if type(s.tau) ~= "number" or not (s.tau > 0) then
@@ -472,7 +480,7 @@ function Ctx:train(spec)
   local ok, rows, status = pcall(tau.train.fit, model, self.train_ds, {
     epochs = s.epochs, batch = s.batch, opt = opt, schedule = sched, tau = s.tau, seed = s.seed,
     eval_ds = self.test_ds, augment = s.augment or nil, adversarial = s.adversarial, quiet = true})
-  local rec = {tau = s.tau, seed = s.seed, model = s.model, data = s.data, lr = s.lr, lr_base = s.lr_base,
+  local rec = {tau = s.tau, seed = s.seed, model = s.width and (s.model .. ":" .. s.width) or s.model, data = s.data, lr = s.lr, lr_base = s.lr_base,
                lr_scaled = s.lr_scaled, epochs = s.epochs, seconds = tau.time() - t0, cached = false, diverged = false}
   if not ok then
     -- a loss that became NaN is a result (this τ and rate diverge), anything else an error
@@ -505,6 +513,21 @@ end
 -- }}======
 
 -- {{====== Results ======
+
+-- The columns of a table of training records (one row per trained model).
+X.RECORD_COLUMNS = {"model", "width", "tau", "seed", "lr", "epochs", "train_loss", "train_acc", "test_loss", "test_acc",
+                    "seconds", "cached", "diverged"}
+
+-- Writes <stem>.csv/.json with one row per training record.
+function Ctx:write_records(stem, records)
+  local rows = {}
+  for i, r in ipairs(records) do
+    rows[i] = {}
+    for _, k in ipairs(X.RECORD_COLUMNS) do rows[i][k] = r[k] end
+    rows[i].width = r.setting and r.setting.width
+  end
+  self:write(stem, rows, X.RECORD_COLUMNS)
+end
 
 local function rel(self, file) return self.out .. "/" .. file end
 
