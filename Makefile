@@ -1,6 +1,6 @@
 # tau: `make run` and `make test` install what is missing, build, and run.
 PKGS := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libstb-dev check \
-        zlib1g-dev libedit-dev dataset-fashion-mnist lua-argparse tmux
+        zlib1g-dev libedit-dev dataset-fashion-mnist lua-argparse tmux gnuplot-nox
 
 CC      ?= cc
 BUILD   ?= build
