@@ -75,9 +75,9 @@ local fig = ctx:figure("lines", {
   layout = {1, 2},
   panels = {
     {title = "clean test accuracy (mean ± std)", xlabel = "τ (log scale)", ylabel = "accuracy (%)", logx = true,
-     series = series("mean", true)},
+     xticks = taus, series = series("mean", true)},
     {title = "final training accuracy", xlabel = "τ (log scale)", ylabel = "accuracy (%)", logx = true,
-     series = series("train_acc", false)},
+     xticks = taus, series = series("train_acc", false)},
   }})
 
 -- The verdict, per model: "moderate τ is best" holds when the best mean is at an inner τ of the

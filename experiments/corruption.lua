@@ -96,25 +96,30 @@ for _, r in ipairs(summary) do
                       100 * r.shift_acc, r.mce and string.format("%.3f", r.mce) or "-"))
 end
 
--- The heat map: accuracy (%) per τ (rows) and corruption (columns, mean over severities), then
--- the shifts.
-local xticks, z = {}, {}
-for _, name in ipairs(tau.corrupt.benchmark) do xticks[#xticks + 1] = name:gsub("_", " ") end
-for _, s in ipairs(SHIFTS) do xticks[#xticks + 1] = s.name end
-local yticks = {}
-for i, t in ipairs(ctx.taus) do
-  yticks[i], z[i] = "τ = " .. t, {}
-  for _, name in ipairs(tau.corrupt.benchmark) do
+-- The heat map: accuracy (%) per corruption (mean over severities) or shift (rows) and τ
+-- (columns).
+local rows_names, z = {}, {}
+for _, name in ipairs(tau.corrupt.benchmark) do
+  local row = {}
+  for _, t in ipairs(ctx.taus) do
     local sum = 0
     for _, s in ipairs(a.severities) do sum = sum + by_tau[t].acc[name][s] end
-    z[i][#z[i] + 1] = 100 * sum / #a.severities
+    row[#row + 1] = 100 * sum / #a.severities
   end
-  for _, s in ipairs(SHIFTS) do z[i][#z[i] + 1] = 100 * by_tau[t].shift[s.name] end
+  rows_names[#rows_names + 1], z[#z + 1] = name:gsub("_", " "), row
 end
-local fig = ctx:figure("heatmap", {file = "corruption.png", xticks = xticks, yticks = yticks, z = z,
-                                   cblabel = "accuracy (%)", format = "%.0f",
-                                   title = string.format("Accuracy under corruptions (mean over severities %s) and shifts",
-                                                         table.concat(a.severities, ","))})
+for _, s in ipairs(SHIFTS) do
+  local row = {}
+  for _, t in ipairs(ctx.taus) do row[#row + 1] = 100 * by_tau[t].shift[s.name] end
+  rows_names[#rows_names + 1], z[#z + 1] = s.name, row
+end
+local taus_ticks = {}
+for i, t in ipairs(ctx.taus) do taus_ticks[i] = string.format("%g", t) end
+local fig = ctx:figure("heatmap", {file = "corruption.png", xticks = taus_ticks, yticks = rows_names, z = z,
+                                   xlabel = "training τ", ylabel = "corruption (mean over severities) or shift",
+                                   cblabel = "accuracy (%)", format = "%.0f", width = 300 + 110 * #ctx.taus,
+                                   height = 900,
+                                   title = string.format("Accuracy (%%), severities %s", table.concat(a.severities, ","))})
 
 local RULE = "For each τ > 1: its mCE relative to τ = 1 is below 1 by more than two standard errors of the mean "
              .. "over the 15 corruptions (it helps), above 1 by as much (it hurts), or neither. Supported when it "

@@ -76,7 +76,8 @@ for _, lr in ipairs(a.lrs) do
     series[#series + 1] = {name = "τ = " .. t, x = c.epoch, y = c.mean, lo = c.lo, hi = c.hi}
   end
   panels[#panels + 1] = {title = string.format("SGD lr %g%s", lr, a.lr_scale == "tau" and " × τ" or ""),
-                         xlabel = "epoch", ylabel = "test error (%)", series = series}
+                         xlabel = "epoch", ylabel = "test error (%)", series = series,
+                         xticks = curves[lr][ctx.taus[1]].epoch}
 end
 local fig = ctx:figure("lines", {file = "error_curves.png", layout = {1, #panels}, panels = panels,
                                  title = string.format("Test error during training (%s, %s, mean and min–max over %d seeds)",

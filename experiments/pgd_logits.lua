@@ -83,7 +83,7 @@ for _, t in ipairs(ctx.taus) do
                          logit_after = z1[i][k]}
     end
     panels[#panels + 1] = {
-      title = string.format("τ = %g, image %d (%s)", t, i, class_name(labels[i])), ylabel = "logit",
+      title = string.format("τ = %g, image %d (%s)", t, i, class_name(labels[i])), xlabel = "class", ylabel = "logit",
       groups = groups, series = {{name = "clean", y = before}, {name = "after PGD-20", y = after}},
       marks = {{group = p0, series = 1, text = "pred"}, {group = p1, series = 2, text = "pred"}}}
   end
@@ -91,7 +91,7 @@ end
 ctx:write("logits", rows, {"tau", "image", "label", "class", "logit_before", "logit_after"})
 ctx:write("attack", numbers, {"tau", "clean_acc", "pgd20_acc", "n", "margin_before", "margin_after"})
 local fig = ctx:figure("bars", {file = "pgd_logits.png", panels = panels,
-                                layout = {#ctx.taus, a.images},
+                                layout = {#ctx.taus, a.images}, width = 900 * a.images, height = 380 * #ctx.taus,
                                 title = string.format("Logits before and after PGD-20 (ε = %.4g, attack CE at τ = %s)",
                                                       a.eps, tostring(a.attack_tau))})
 

@@ -555,7 +555,9 @@ function Ctx:figure(kind, spec)
     local p = {}
     for k, v in pairs(spec) do if k ~= "file" then p[k] = v end end
     p.path = rel(self, file)
-    plot[kind](p)
+    local drawn, err = pcall(plot[kind], p)
+    -- raised again at the script's line, which holds the spec at fault
+    if not drawn then error(tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
   end
   self.figures[#self.figures + 1] = entry
   return entry
