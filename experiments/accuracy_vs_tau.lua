@@ -8,6 +8,7 @@ local X = require "tau.experiment"
 
 local ex = X.new{
   name = "accuracy_vs_tau",
+  no_seed = true,
   description = "Clean test accuracy over a τ grid for several models, mean ± std over seeds.",
   paper_cost = "CIFAR-10, ResNet-50 and ViT, 200 epochs, 9 τ × 3 seeds = 54 runs of each model; at the ~30 "
                .. "images/s of a ResNet-50 step on 2 CPU cores, about 5 months of CPU time (ResNet-20: about 2 weeks).",

@@ -8,6 +8,7 @@ local X = require "tau.experiment"
 
 local ex = X.new{
   name = "error_curves",
+  no_seed = true,
   description = "Test error per epoch for several τ and SGD learning rates; mean over seeds with min–max band.",
   paper_cost = "CIFAR-10, ResNet-50, 200 epochs, 3 τ × 2 rates × 6 seeds = 36 runs; about 3 months of CPU time "
                .. "on 2 cores (the same with ResNet-20: about 10 days).",

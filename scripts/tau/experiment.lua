@@ -97,7 +97,13 @@ local function count(s)
   if not v or v < 0 then return nil, "expected a non-negative integer, got '" .. tostring(s) .. "'" end
   return v
 end
-X.positive, X.count = positive, count
+
+local function whole(s)
+  local v = math.tointeger(tonumber(s))
+  if not v or v < 1 then return nil, "expected a positive integer, got '" .. tostring(s) .. "'" end
+  return v
+end
+X.positive, X.count, X.whole = positive, count, whole
 
 local function choice(...)
   local set = {...}
@@ -204,7 +210,7 @@ end
 local function load_data(a)
   local test_split = a.data == "tiny_imagenet" and "val" or "test"
   local function load(split)
-    if a.data == "fashion_mnist" then return tau.data.fashion_mnist{split = split} end
+    if a.data == "fashion_mnist" then return tau.data.fashion_mnist{split = split, root = a.root} end
     return tau.data[a.data]{root = a.root, split = split}
   end
   local train, test = load("train"), load(test_split)
@@ -217,16 +223,17 @@ end
 local COMMON = {
   {"--data", "Data set: fashion_mnist | cifar10 | cifar100 | tiny_imagenet.",
    choice("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")},
-  {"--root", "Data folder (default: data/<set>, unpacked from ../shared/data once when absent)."},
+  {"--root", "Data folder (default: data/<set>, unpacked from ../shared/data once when absent; Fashion-MNIST: "
+             .. "Debian's dataset-fashion-mnist)."},
   {"--model", "Model: cnn | resnet<depth> (resnet20, resnet18, resnet50, ...) | vit | mlp; name:width sets its width."},
-  {"--width", "Model width (cnn channels of the first layer; resnet width, 64 = standard; vit dim).", count},
+  {"--width", "Model width (cnn channels of the first layer; resnet width, 64 = standard; vit dim).", whole},
   {"--taus", "Comma-separated softmax temperatures.", X.numbers},
   {"--seeds", "Number of seeds (1..n) or a comma list of seeds.", X.seeds},
-  {"--epochs", "Training epochs.", count},
+  {"--epochs", "Training epochs.", whole},
   {"--lr", "Peak learning rate (default: 0.1 for SGD, 1e-3 for AdamW).", positive},
   {"--lr-scale", "none | tau: multiply the SGD learning rate by τ (weight decay divided by τ).", choice("none", "tau")},
   {"--optimizer", "sgd | adamw (default: adamw for vit, sgd otherwise).", choice("sgd", "adamw")},
-  {"--batch", "Batch size.", count},
+  {"--batch", "Batch size.", whole},
   {"--train-limit", "Training images: a fixed random subset of this size (0: all).", count},
   {"--test-limit", "Test images: a fixed random subset of this size (0: all).", count},
 }
@@ -245,8 +252,11 @@ local function key_of(flag) return flag:gsub("^%-%-", ""):gsub("%-", "_") end
 local Exp = {}
 Exp.__index = Exp
 
--- X.new{name, description, scales = {smoke = {...}, default = {...}, paper = {...}}, paper_cost}
+-- X.new{name, description, scales = {smoke = {...}, default = {...}, paper = {...}}, paper_cost,
+--        no_seed}
 -- scales: values of flags (keys as in args: train_limit) per scale, over the common base.
+-- no_seed: the script draws nothing at random besides training (whose seeds are --seeds), so it
+-- offers no --seed flag that it would ignore.
 function X.new(o)
   if type(o) ~= "table" or type(o.name) ~= "string" then error("tau.experiment.new: expected {name = ..., ...}", 2) end
   local scales = {}
@@ -269,7 +279,9 @@ function X.new(o)
   self.parser:option("--cache", "Model cache folder.", "results/cache")
   self.parser:flag("--no-cache", "Train every model, neither reading nor writing the cache.")
   self.parser:option("--threads", "Threads (0: all cores).", "0"):convert(count)
-  self.parser:option("--seed", "Seed of everything that is not training (attacks, corruptions).", "1"):convert(count)
+  if not o.no_seed then
+    self.parser:option("--seed", "Seed of everything that is not training (attacks, corruptions).", "1"):convert(count)
+  end
   self.parser:flag("--quiet", "No per-epoch lines.")
   return self
 end
@@ -284,7 +296,13 @@ function Exp:option(flag, description, convert)
   end
   local desc = description .. (#presets > 0 and (" [" .. table.concat(presets, "; ") .. "]") or "")
   local opt = self.parser:option(flag, desc)
-  if convert then opt:convert(convert) end
+  if convert then
+    opt:convert(function(v)
+      local cv, err = convert(v)
+      if cv == nil then return nil, flag .. ": " .. tostring(err) end
+      return cv
+    end)
+  end
   self.converters[key] = convert or false
   self.declared[key] = true
   return opt
@@ -354,6 +372,7 @@ function Ctx:model(name, width)
   elseif name == "cnn" then
     net = tau.models.cnn{channels = c, classes = classes, image = h, width = width}
   elseif name == "mlp" then
+    if width then error("tau.experiment: the mlp model takes no width, got " .. width, 0) end
     net = tau.models.mlp{inputs = c * h * ds.width, classes = classes}
   else
     net = tau.models.build(name, {width = width or 64, classes = classes, channels = c})
