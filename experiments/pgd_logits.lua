@@ -23,7 +23,7 @@ local ex = X.new{
 }
 ex:option("--eps", "L-infinity radius of PGD-20.", X.positive)
 ex:option("--attack-limit", "Test images for the attacked-accuracy and margin columns.", X.count)
-ex.parser:option("--images", "Test images drawn as bars.", "3"):convert(X.count)
+ex.parser:option("--images", "Test images drawn as bars, each of another class.", "3"):convert(X.whole)
 ex.parser:option("--attack-tau", "Temperature of the attack's CE loss: a number, or 'train'.", "1")
 local ctx = ex:parse()
 local a = ctx.args
@@ -33,8 +33,15 @@ if not attack_tau then ex.parser:error("--attack-tau: expected a positive number
 local names = ctx.test_ds.class_names or {}
 local function class_name(k) return names[k] or tostring(k) end
 local subset = X.subset(ctx.test_ds, a.attack_limit, 1)
-local shown = ctx.test_ds:subset(a.images)
-local xs, ys = shown:batch((function() local p = {} for i = 1, a.images do p[i] = i end return p end)())
+-- The images drawn: the first of each class in a fixed random order, so that they differ.
+local shown, taken = {}, {}
+local all_labels = ctx.test_ds:labels():totable()
+for _, i in ipairs(tau._data.permutation(ctx.test_ds:size(), a.seed):totable()) do
+  if #shown == a.images then break end
+  if not taken[all_labels[i]] then taken[all_labels[i]] = true; shown[#shown + 1] = i end
+end
+if #shown < a.images then ex.parser:error("--images: the test set has " .. #shown .. " classes, one image each") end
+local xs, ys = ctx.test_ds:batch(shown)
 local labels = ys:totable()
 
 -- Margin: the true class's logit minus the largest other logit (negative: misclassified).
