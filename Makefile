@@ -20,7 +20,7 @@ CTEST_BIN := $(CTEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all install run test asan asan-run bench clean FORCE
+.PHONY: all install run test asan asan-run bench clean reproduce reproduce-quick FORCE
 all: bin/tau tau.so $(CTEST_BIN) $(BENCH_BIN)
 
 install:
@@ -81,6 +81,16 @@ asan-run: $(BUILD)/tau-asan $(CTEST_BIN)
 
 $(BUILD)/tau-asan: $(BUILD)/bindings/main.o $(BIND_OBJ) $(BUILD)/libtaucore.a
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LUA_LIBS) $(LDLIBS)
+
+# The paper's experiments (experiments/reproduce.lua runs those of tau.experiment.SCRIPTS that
+# exist), then results/REPORT.md: at the default scale, or at the smoke scale into results/smoke.
+reproduce: install
+	@$(MAKE) --no-print-directory all
+	nice bin/tau experiments/reproduce.lua
+
+reproduce-quick: install
+	@$(MAKE) --no-print-directory all
+	bin/tau experiments/reproduce.lua --scale smoke
 
 bench: install
 	@$(MAKE) --no-print-directory all

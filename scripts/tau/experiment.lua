@@ -34,6 +34,11 @@ local argparse = require "argparse"
 local util = require "tau.util"
 local X = {}
 
+-- The paper's experiments in the order of their figures and tables: experiments/<name>.lua,
+-- each writing results/<name>/ (experiments/reproduce.lua runs those that exist).
+X.SCRIPTS = {"accuracy_vs_tau", "gradient_analysis", "tsne", "error_curves", "pgd_logits", "corruption",
+             "adversarial", "adversarial_training", "auto_tau"}
+
 local SCHEMA = 1 -- bump when training changes in a way the cache key cannot see
 X.VERDICTS = {["supported"] = true, ["not supported"] = true, ["mixed"] = true, ["not testable at this scale"] = true}
 
@@ -92,7 +97,13 @@ local function count(s)
   if not v or v < 0 then return nil, "expected a non-negative integer, got '" .. tostring(s) .. "'" end
   return v
 end
-X.positive, X.count = positive, count
+
+local function whole(s)
+  local v = math.tointeger(tonumber(s))
+  if not v or v < 1 then return nil, "expected a positive integer, got '" .. tostring(s) .. "'" end
+  return v
+end
+X.positive, X.count, X.whole = positive, count, whole
 
 local function choice(...)
   local set = {...}
@@ -199,7 +210,7 @@ end
 local function load_data(a)
   local test_split = a.data == "tiny_imagenet" and "val" or "test"
   local function load(split)
-    if a.data == "fashion_mnist" then return tau.data.fashion_mnist{split = split} end
+    if a.data == "fashion_mnist" then return tau.data.fashion_mnist{split = split, root = a.root} end
     return tau.data[a.data]{root = a.root, split = split}
   end
   local train, test = load("train"), load(test_split)
@@ -212,16 +223,17 @@ end
 local COMMON = {
   {"--data", "Data set: fashion_mnist | cifar10 | cifar100 | tiny_imagenet.",
    choice("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")},
-  {"--root", "Data folder (default: data/<set>, unpacked from ../shared/data once when absent)."},
-  {"--model", "Model: cnn | resnet<depth> (resnet20, resnet18, resnet50, ...) | vit | mlp."},
-  {"--width", "Model width (cnn channels of the first layer; resnet width, 64 = standard; vit dim).", count},
+  {"--root", "Data folder (default: data/<set>, unpacked from ../shared/data once when absent; Fashion-MNIST: "
+             .. "Debian's dataset-fashion-mnist)."},
+  {"--model", "Model: cnn | resnet<depth> (resnet20, resnet18, resnet50, ...) | vit | mlp; name:width sets its width."},
+  {"--width", "Model width (cnn channels of the first layer; resnet width, 64 = standard; vit dim).", whole},
   {"--taus", "Comma-separated softmax temperatures.", X.numbers},
   {"--seeds", "Number of seeds (1..n) or a comma list of seeds.", X.seeds},
-  {"--epochs", "Training epochs.", count},
+  {"--epochs", "Training epochs.", whole},
   {"--lr", "Peak learning rate (default: 0.1 for SGD, 1e-3 for AdamW).", positive},
   {"--lr-scale", "none | tau: multiply the SGD learning rate by τ (weight decay divided by τ).", choice("none", "tau")},
   {"--optimizer", "sgd | adamw (default: adamw for vit, sgd otherwise).", choice("sgd", "adamw")},
-  {"--batch", "Batch size.", count},
+  {"--batch", "Batch size.", whole},
   {"--train-limit", "Training images: a fixed random subset of this size (0: all).", count},
   {"--test-limit", "Test images: a fixed random subset of this size (0: all).", count},
 }
@@ -240,8 +252,11 @@ local function key_of(flag) return flag:gsub("^%-%-", ""):gsub("%-", "_") end
 local Exp = {}
 Exp.__index = Exp
 
--- X.new{name, description, scales = {smoke = {...}, default = {...}, paper = {...}}, paper_cost}
+-- X.new{name, description, scales = {smoke = {...}, default = {...}, paper = {...}}, paper_cost,
+--        no_seed}
 -- scales: values of flags (keys as in args: train_limit) per scale, over the common base.
+-- no_seed: the script draws nothing at random besides training (whose seeds are --seeds), so it
+-- offers no --seed flag that it would ignore.
 function X.new(o)
   if type(o) ~= "table" or type(o.name) ~= "string" then error("tau.experiment.new: expected {name = ..., ...}", 2) end
   local scales = {}
@@ -264,7 +279,9 @@ function X.new(o)
   self.parser:option("--cache", "Model cache folder.", "results/cache")
   self.parser:flag("--no-cache", "Train every model, neither reading nor writing the cache.")
   self.parser:option("--threads", "Threads (0: all cores).", "0"):convert(count)
-  self.parser:option("--seed", "Seed of everything that is not training (attacks, corruptions).", "1"):convert(count)
+  if not o.no_seed then
+    self.parser:option("--seed", "Seed of everything that is not training (attacks, corruptions).", "1"):convert(count)
+  end
   self.parser:flag("--quiet", "No per-epoch lines.")
   return self
 end
@@ -279,7 +296,13 @@ function Exp:option(flag, description, convert)
   end
   local desc = description .. (#presets > 0 and (" [" .. table.concat(presets, "; ") .. "]") or "")
   local opt = self.parser:option(flag, desc)
-  if convert then opt:convert(convert) end
+  if convert then
+    opt:convert(function(v)
+      local cv, err = convert(v)
+      if cv == nil then return nil, flag .. ": " .. tostring(err) end
+      return cv
+    end)
+  end
   self.converters[key] = convert or false
   self.declared[key] = true
   return opt
@@ -349,6 +372,7 @@ function Ctx:model(name, width)
   elseif name == "cnn" then
     net = tau.models.cnn{channels = c, classes = classes, image = h, width = width}
   elseif name == "mlp" then
+    if width then error("tau.experiment: the mlp model takes no width, got " .. width, 0) end
     net = tau.models.mlp{inputs = c * h * ds.width, classes = classes}
   else
     net = tau.models.build(name, {width = width or 64, classes = classes, channels = c})
@@ -374,8 +398,11 @@ function Ctx:setting(spec)
     if not SPEC_KEYS[k] then error("tau.experiment.train: unknown option '" .. tostring(k) .. "'", 3) end
   end
   local a = self.args
+  -- "vit:64" names a model and its width at once, so a list of models can give each its size
+  local name, w = tostring(spec.model or a.model):match("^([^:]+):?(%d*)$")
+  if not name then error("tau.experiment.train: bad model name '" .. tostring(spec.model or a.model) .. "'", 3) end
   local s = {data = a.data, train_n = self.train_ds:size(), test_n = self.test_ds:size(),
-             model = spec.model or a.model, width = spec.width or a.width, tau = spec.tau, seed = spec.seed or 1,
+             model = name, width = spec.width or tonumber(w) or a.width, tau = spec.tau, seed = spec.seed or 1,
              epochs = spec.epochs or a.epochs, batch = spec.batch or a.batch, lr_scale = spec.lr_scale or a.lr_scale,
              schedule = spec.schedule or "cosine", schema = SCHEMA}
   if type(s.tau) ~= "number" or not (s.tau > 0) then
@@ -472,7 +499,7 @@ function Ctx:train(spec)
   local ok, rows, status = pcall(tau.train.fit, model, self.train_ds, {
     epochs = s.epochs, batch = s.batch, opt = opt, schedule = sched, tau = s.tau, seed = s.seed,
     eval_ds = self.test_ds, augment = s.augment or nil, adversarial = s.adversarial, quiet = true})
-  local rec = {tau = s.tau, seed = s.seed, model = s.model, data = s.data, lr = s.lr, lr_base = s.lr_base,
+  local rec = {tau = s.tau, seed = s.seed, model = s.width and (s.model .. ":" .. s.width) or s.model, data = s.data, lr = s.lr, lr_base = s.lr_base,
                lr_scaled = s.lr_scaled, epochs = s.epochs, seconds = tau.time() - t0, cached = false, diverged = false}
   if not ok then
     -- a loss that became NaN is a result (this τ and rate diverge), anything else an error
@@ -506,6 +533,21 @@ end
 
 -- {{====== Results ======
 
+-- The columns of a table of training records (one row per trained model).
+X.RECORD_COLUMNS = {"model", "width", "tau", "seed", "lr", "epochs", "train_loss", "train_acc", "test_loss", "test_acc",
+                    "seconds", "cached", "diverged"}
+
+-- Writes <stem>.csv/.json with one row per training record.
+function Ctx:write_records(stem, records)
+  local rows = {}
+  for i, r in ipairs(records) do
+    rows[i] = {}
+    for _, k in ipairs(X.RECORD_COLUMNS) do rows[i][k] = r[k] end
+    rows[i].width = r.setting and r.setting.width
+  end
+  self:write(stem, rows, X.RECORD_COLUMNS)
+end
+
 local function rel(self, file) return self.out .. "/" .. file end
 
 -- Writes <out>/<stem>.csv (first line: # provenance JSON) and <out>/<stem>.json.
@@ -532,7 +574,9 @@ function Ctx:figure(kind, spec)
     local p = {}
     for k, v in pairs(spec) do if k ~= "file" then p[k] = v end end
     p.path = rel(self, file)
-    plot[kind](p)
+    local drawn, err = pcall(plot[kind], p)
+    -- raised again at the script's line, which holds the spec at fault
+    if not drawn then error(tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
   end
   self.figures[#self.figures + 1] = entry
   return entry
