@@ -10,7 +10,7 @@
 local X = require "tau.experiment"
 local A = tau.analysis
 
-local ex = X.new{name = "gradient_analysis", description = "How τ sets the step size and direction of the CE gradient.",
+local ex = X.new{name = "gradient_analysis", no_seed = true, description = "How τ sets the step size and direction of the CE gradient.",
   paper_cost = "ResNet-50 on CIFAR-10 for 200 epochs at 9 τ: about 9 × 200 × 15 min ≈ 19 days of 2 CPU cores.",
   scales = {smoke = {taus = "0.5,5", seeds = "1", lr = 0.05, lr_scale = "tau", checkpoints = 2},
             default = {taus = "0.1,0.5,1,5,20", seeds = "1", epochs = 2, lr = 0.05, lr_scale = "tau", test_limit = 1000,

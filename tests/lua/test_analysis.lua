@@ -301,7 +301,7 @@ local function png_size(path)
 end
 
 for _, script in ipairs{{"gradient_analysis", {"toy.png", "training.png"}, {"toy.csv", "training.csv"}},
-                        {"tsne", {"cnn.png", "vit.png", "separation.png"}, {"separation.csv"}}} do
+                        {"tsne", {"cnn.png", "vit-32.png", "separation.png"}, {"separation.csv"}}} do
   local name, figures, tables = script[1], script[2], script[3]
   T.test("experiments/" .. name .. ".lua --scale smoke writes its tables, figures and a computed verdict", function()
     if not pcall(tau.data.fashion_mnist, {split = "test"}) then T.skip("Fashion-MNIST not installed") end
