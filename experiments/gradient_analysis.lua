@@ -140,6 +140,8 @@ local RULE = "direction: max q falls and H(q) rises with τ (no step by more tha
 local what = string.format("the gradient of CE_τ w.r.t. the penultimate features of %s on %d %s test images", a.model,
                            ctx.test_ds:size(), a.data)
 ctx:claim{id = "gradient_at_init", claim = CLAIM, rule = RULE, verdict = verdict, numbers = summary(1, 1),
+          controls = {same_network = {held = true, detail = "every τ measured on the same initial network (seeds " ..
+                                                            table.concat(ctx.seeds, ",") .. "), no training"}},
           statement = "At initialisation (the same network for every τ, only the loss's τ differs): " .. what}
 ctx:claim{id = "gradient_over_training", claim = CLAIM, rule = RULE, verdict = verdict, numbers = summary(2),
           controls = ctx:controls(records),
