@@ -12,7 +12,7 @@ parser:option("--scale", "smoke | default | paper.", "default"):convert(X.choice
 parser:option("--results", "Results folder (default: results, or results/smoke at the smoke scale).")
 parser:option("--only", "Comma-separated runs (script names, accuracy_vs_tau_lr_scaled; default: all that exist).")
   :convert(X.list)
-parser:option("--args", "Extra flags passed to every script.", "")
+parser:option("--args", "Extra flags passed to every script (as --args='--flag value').", "")
 local args = parser:parse()
 local results = args.results or (args.scale == "smoke" and "results/smoke" or "results")
 local tau_bin = arg and arg[-1] or "bin/tau"

@@ -24,10 +24,10 @@
 -- as it is and the record says so. Every training record carries its final training loss and
 -- accuracy, and ctx:controls states which controls held for a comparison.
 --
--- The model cache. ctx:train keys a model by every setting that affects its training (data set,
--- training subset, model, width, τ, seed, optimiser, learning rate and its scaling, weight decay,
--- epochs, batch, schedule, augmentation, adversarial training) and the test subset its curve was
--- measured on; a model trained once is loaded by every later script that asks for it
+-- The model cache. ctx:train keys a model by every setting that affects its training (data set
+-- and a fingerprint of its content, training subset, model, width, τ, seed, optimiser, learning
+-- rate and its scaling, weight decay, epochs, batch, schedule, augmentation, adversarial
+-- training) and the test subset its curve was measured on; a model trained once is loaded by every later script that asks for it
 -- (results/cache/*.safetensors, written atomically by tau.save).
 local tau = require "tau"
 local argparse = require "argparse"
@@ -205,6 +205,17 @@ function X.subset(ds, n, seed)
   for i = 1, n do pos[i] = perm[i] end
   table.sort(pos)
   return ds:subset(pos)
+end
+
+-- A fingerprint of a data set's content (its size and the pixel sum of its first images), so
+-- that the cache never serves a model trained on another copy of "the same" data set (the JPEG
+-- and the binary CIFAR-10 differ by a few levels a pixel).
+function X.fingerprint(ds)
+  local n = math.min(ds:size(), 16)
+  local pos = {}
+  for i = 1, n do pos[i] = i end
+  local x, y = ds:batch(pos)
+  return string.format("%d:%.6e:%d", ds:size(), x:sum():item(), y:sum():item())
 end
 
 local function load_data(a)
@@ -401,7 +412,8 @@ function Ctx:setting(spec)
   -- "vit:64" names a model and its width at once, so a list of models can give each its size
   local name, w = tostring(spec.model or a.model):match("^([^:]+):?(%d*)$")
   if not name then error("tau.experiment.train: bad model name '" .. tostring(spec.model or a.model) .. "'", 3) end
-  local s = {data = a.data, train_n = self.train_ds:size(), test_n = self.test_ds:size(),
+  self.data_sig = self.data_sig or (X.fingerprint(self.train_ds) .. "/" .. X.fingerprint(self.test_ds))
+  local s = {data = a.data, data_sig = self.data_sig, train_n = self.train_ds:size(), test_n = self.test_ds:size(),
              model = name, width = spec.width or tonumber(w) or a.width, tau = spec.tau, seed = spec.seed or 1,
              epochs = spec.epochs or a.epochs, batch = spec.batch or a.batch, lr_scale = spec.lr_scale or a.lr_scale,
              schedule = spec.schedule or "cosine", schema = SCHEMA}

@@ -83,6 +83,14 @@ T.test("train: a model is trained once per setting and loaded from the cache aft
   local _, r4 = ctx:train{tau = 2, seed = 2}
   T.eq(r4.cached, false, "another seed is another model")
   T.eq(#ctx.records, 4)
+  -- another copy of the data set (other pixels, same names and sizes) is another model
+  local other = fx.cifar10_root({per_batch = 8, n_test = 12})
+  local f = io.open(other .. "/cifar-10-batches-bin/data_batch_1.bin", "r+b")
+  f:seek("set", 1); f:write(string.rep("\255", 64)); f:close()
+  local ctx2 = context({"--root", other .. "/cifar-10-batches-bin"})
+  T.eq(ctx2.train_ds:size(), ctx.train_ds:size())
+  local _, r5 = ctx2:train{tau = 2, seed = 1}
+  T.eq(r5.cached, false, "the data's fingerprint is part of the key")
   T.raises(function() ctx:train{tau = 2, sed = 1} end, "tau.experiment.train: unknown option 'sed'")
   T.raises(function() ctx:train{tau = -1} end, "tau must be a positive number")
 end)

@@ -2,7 +2,7 @@
 -- scale through experiments/reproduce.lua and must exit cleanly, write the result files it
 -- lists, a claims.json whose verdicts are among the four allowed and carry their rule, numbers
 -- and controls, and valid PNG figures; the report gathers every claim. Under the sanitizer build
--- (a several times slower interpreter) only accuracy_vs_tau runs, with one model.
+-- (a several times slower interpreter) three scripts run: training, attacks and corruptions.
 local T = ...
 package.path = "tests/lua/?.lua;" .. package.path
 local fx = require "fixtures"
@@ -18,7 +18,7 @@ local ran -- the reproduce.json of the run, once it has run
 
 local function run()
   if ran ~= nil then return ran end
-  local extra = sanitized and " --only accuracy_vs_tau --args '--models cnn'" or ""
+  local extra = sanitized and " --only accuracy_vs_tau,pgd_logits,corruption" or ""
   local log = tmp .. "/reproduce.txt"
   fx.sh(q(fx.tau_bin()) .. " experiments/reproduce.lua --scale smoke --results " .. q(results) .. extra .. " > " .. q(log)
         .. " 2>&1; echo \"exit $?\" >> " .. q(log))
