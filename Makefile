@@ -30,7 +30,7 @@ CTEST_BIN := $(CTEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all install run test asan asan-run bench clean FORCE
+.PHONY: all install run test asan asan-run bench clean reproduce reproduce-quick FORCE
 all: bin/tau tau.so $(CTEST_BIN) $(BENCH_BIN)
 
 # On Debian, apt-get installs whatever of PKGS is missing (and does nothing when all are there);
@@ -100,6 +100,16 @@ asan: install
 
 asan-run: $(BUILD)/tau-asan $(CTEST_BIN)
 	@CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-5} ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/lsan.supp TAU=$(BUILD)/tau-asan BUILD=$(BUILD) sh tests/run.sh
+
+# The paper's experiments (experiments/reproduce.lua runs those of tau.experiment.SCRIPTS that
+# exist), then results/REPORT.md: at the default scale, or at the smoke scale into results/smoke.
+reproduce: install
+	@$(MAKE) --no-print-directory all
+	nice bin/tau experiments/reproduce.lua
+
+reproduce-quick: install
+	@$(MAKE) --no-print-directory all
+	bin/tau experiments/reproduce.lua --scale smoke
 
 bench: install
 	@$(MAKE) --no-print-directory all

@@ -83,5 +83,6 @@ int ltau_open_data(lua_State *L);      /* tau._data, tau.image, safetensors */
 int ltau_open_attack(lua_State *L);    /* tau._attack: fused attack kernels */
 int ltau_open_corrupt(lua_State *L);
 int ltau_open_options(lua_State *L);   /* tau.options, tau._raise */
+int ltau_open_analysis(lua_State *L);   /* tau._analysis: t-SNE, separation measures */
 
 #endif

@@ -186,6 +186,7 @@ TAU_API int luaopen_tau(lua_State *L) {
     ltau_open_attack(L);
     ltau_open_corrupt(L);
     ltau_open_options(L);
+    ltau_open_analysis(L);
     tau_set_oom_handler(oom_collect, L);
     tau_get_num_threads(); /* sets OpenBLAS to the default thread count now */
     lua_newtable(L);

@@ -4,6 +4,7 @@
  * compiles core/ without Lua's include path, so it cannot):
  *
  *   folder   holds                                               may use
+ *   analysis/ t-SNE, k-NN accuracy, silhouette (raw float arrays)  tensor, base
  *   data/    data sets, image files, batches, safetensors        base
  *   robust/  attacks, corruptions, distribution shifts           nn, tensor, base
  *   nn/      network kernels (conv, attention, softmax, norms,
@@ -17,7 +18,7 @@
  *
  * Inside tensor/, autograd sits on top of the tensors it differentiates; the one edge back down
  * (a tensor releasing the node that produced it) is the hook tau__grad_fn_release in
- * tensor/tensor.h. New areas go in by what they use: a t-SNE would be analysis/, above tensor.
+ * tensor/tensor.h. New areas go in by what they use.
  *
  * Index rule. Everything the core takes or returns is 0-based: dimensions, element indices,
  * class labels (0 .. C-1), data-set and corruption indices. The Lua API is 1-based; bindings/
@@ -58,6 +59,8 @@
 #include "data/dataset.h"
 #include "data/batch.h"
 #include "data/image.h"
+
+#include "analysis/tsne.h"
 #include "data/safetensors.h"
 
 #endif

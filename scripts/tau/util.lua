@@ -129,4 +129,89 @@ function util.provenance(extra)
   return p
 end
 
+-- Reads JSON text (as util.json writes it, or any standard JSON) into Lua values: objects and
+-- arrays become tables, null becomes nil (util.null inside arrays, so their length holds).
+-- Malformed text raises an error naming the position.
+util.null = setmetatable({}, {__tostring = function() return "null" end})
+
+function util.json_decode(text)
+  if type(text) ~= "string" then error("tau.util.json_decode: expected a string, got " .. type(text), 2) end
+  local i = 1
+  local function fail(what) error(string.format("tau.util.json_decode: %s at character %d", what, i), 0) end
+  local function ws() i = text:find("[^ \t\r\n]", i) or #text + 1 end
+  local value
+  local ESC = {b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/"}
+  local function str()
+    local out = {}
+    i = i + 1
+    while true do
+      local c = text:sub(i, i)
+      if c == "" then fail("unterminated string") end
+      if c == '"' then i = i + 1; return table.concat(out) end
+      if c == "\\" then
+        local e = text:sub(i + 1, i + 1)
+        if e == "u" then
+          local hex = text:sub(i + 2, i + 5)
+          if not hex:match("^%x%x%x%x$") then fail("bad \\u escape") end
+          out[#out + 1] = utf8.char(tonumber(hex, 16))
+          i = i + 6
+        elseif ESC[e] then out[#out + 1] = ESC[e]; i = i + 2
+        else fail("bad escape") end
+      else
+        out[#out + 1] = c
+        i = i + 1
+      end
+    end
+  end
+  function value()
+    ws()
+    local c = text:sub(i, i)
+    if c == "{" then
+      local t = {}
+      i = i + 1; ws()
+      if text:sub(i, i) == "}" then i = i + 1; return t end
+      while true do
+        ws()
+        if text:sub(i, i) ~= '"' then fail("expected a key") end
+        local k = str()
+        ws()
+        if text:sub(i, i) ~= ":" then fail("expected ':'") end
+        i = i + 1
+        local v = value()
+        if v ~= util.null then t[k] = v end
+        ws()
+        local d = text:sub(i, i)
+        i = i + 1
+        if d == "}" then return t end
+        if d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      local t = {}
+      i = i + 1; ws()
+      if text:sub(i, i) == "]" then i = i + 1; return t end
+      while true do
+        t[#t + 1] = value()
+        ws()
+        local d = text:sub(i, i)
+        i = i + 1
+        if d == "]" then return t end
+        if d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then return str()
+    elseif text:sub(i, i + 3) == "true" then i = i + 4; return true
+    elseif text:sub(i, i + 4) == "false" then i = i + 5; return false
+    elseif text:sub(i, i + 3) == "null" then i = i + 4; return util.null
+    else
+      local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
+      if not num or num == "" or not tonumber(num) then fail("unexpected character '" .. c .. "'") end
+      i = i + #num
+      return math.tointeger(tonumber(num)) or tonumber(num)
+    end
+  end
+  local v = value()
+  ws()
+  if i <= #text then fail("trailing text") end
+  return v ~= util.null and v or nil
+end
+
 return util

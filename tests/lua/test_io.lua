@@ -385,6 +385,24 @@ T.test("util.json: stable, parseable, exact numbers, NaN/inf as null, tensors as
   T.eq(util.json(42), "42")
 end)
 
+T.test("util.json_decode reads back what util.json writes; malformed text is an error with its position", function()
+  local util = tau.util
+  local v = {b = {1, 2.5, "q\"\n\1 τ"}, a = -3, c = {}, f = true, h = {x = {y = false}}, e = 1e-300}
+  for _, indent in ipairs{nil, 2} do
+    local back = util.json_decode(util.json(v, indent))
+    T.eq(util.json(back), util.json(v), "round trip")
+  end
+  T.eq(math.type(util.json_decode("7")), "integer")
+  T.eq(util.json_decode('"\\u00e9"'), "é")
+  local arr = util.json_decode("[1, null, 3]")
+  T.eq(#arr, 3) ; T.eq(arr[2], util.null, "null keeps its place in an array")
+  T.eq(util.json_decode('{"a": null}').a, nil)
+  T.raises(function() util.json_decode('{"a": [1, }') end, "tau.util.json_decode: unexpected character '}' at character 11")
+  T.raises(function() util.json_decode('{"a": 1} x') end, "trailing text")
+  T.raises(function() util.json_decode('"abc') end, "unterminated string")
+  T.raises(function() util.json_decode(5) end, "tau.util.json_decode: expected a string, got number")
+end)
+
 T.test("util.csv, write_file (atomic), read_file, mkdir, format_time, provenance", function()
   local util = tau.util
   local csv = util.csv({{a = 1, b = "x,y"}, {a = 2.5, b = 'q"q'}, {b = "two\nlines"}}, {"a", "b"})
