@@ -10,8 +10,8 @@ local ex = X.new{
   name = "error_curves",
   no_seed = true,
   description = "Test error per epoch for several τ and SGD learning rates; mean over seeds with min–max band.",
-  paper_cost = "CIFAR-10, ResNet-50, 200 epochs, 3 τ × 2 rates × 6 seeds = 36 runs; about 3 months of CPU time "
-               .. "on 2 cores (the same with ResNet-20: about 10 days).",
+  paper_cost = "CIFAR-10, ResNet-50, 200 epochs, 3 τ × 2 rates × 6 seeds = 36 runs at an estimated 6 days each "
+               .. "on 2 cores (about 7 months); --model resnet20 brings it to about 3 weeks.",
   scales = {
     smoke = {taus = "0.5,1,50", lrs = "0.1,0.01", epochs = 2, train_limit = 300, test_limit = 200},
     default = {taus = "0.5,1,50", lrs = "0.1,0.01", seeds = "3", epochs = 6, train_limit = 2000, test_limit = 1000},

@@ -27,8 +27,15 @@
 -- The model cache. ctx:train keys a model by every setting that affects its training (data set
 -- and a fingerprint of its content, training subset, model, width, τ, seed, optimiser, learning
 -- rate and its scaling, weight decay, epochs, batch, schedule, augmentation, adversarial
--- training) and the test subset its curve was measured on; a model trained once is loaded by every later script that asks for it
--- (results/cache/*.safetensors, written atomically by tau.save).
+-- training) and the test subset its curve was measured on; a model trained once is loaded by
+-- every later script that asks for it (results/cache/*.safetensors, written atomically by
+-- tau.save). A run whose loss became NaN is a result (recorded as diverged), not an error, and
+-- is not cached.
+--
+-- Models: "cnn", "resnet<depth>", "vit", "mlp", or "name:width" (e.g. "vit:64", "resnet20:16"),
+-- each behind a Normalize layer so that attacks and corruptions see images in [0, 1]. SGD
+-- (momentum 0.9, Nesterov, weight decay 5e-4, rate 0.1) for all but the ViT (AdamW, 1e-3,
+-- weight decay 0.05); a cosine schedule with one warm-up epoch from 5 epochs on.
 local tau = require "tau"
 local argparse = require "argparse"
 local util = require "tau.util"
